@@ -1,0 +1,51 @@
+# weather_assets — every target installs what it needs first (DESIGN.md §3a).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The project's Dagster instance: run history, schedules and the pool limits of dagster.yaml.
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests -type f 2>/dev/null) \
+               dbt_project/dbt_project.yml dbt_project/profiles.yml
+
+.PHONY: install run history test lint dev bench clean
+
+install: $(VENV)/.installed dbt_project/target/manifest.json $(DAGSTER_HOME)/dagster.yaml
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Definitions need the dbt manifest before they load; produce it here, never commit it (DESIGN.md §6).
+dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_SOURCES)
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## make run: load the last complete days for every catalog site, raw pulls -> marts.daily_site_weather
+run: install
+	$(BIN)/weather-assets run
+
+## make history START=2024-01-01 END=2024-12-31: load a date range as one run
+history: install
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make history START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	$(BIN)/weather-assets history --start $(START) --end $(END)
+
+## make test: the whole offline test suite
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check weather_assets weather_assets_tests
+
+## make dev: the Dagster UI and daemon on http://127.0.0.1:3000
+dev: install
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

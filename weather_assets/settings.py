@@ -1,0 +1,108 @@
+"""The configuration contract of DESIGN.md §3, read from the environment in one place.
+
+Every `WEATHER_ASSETS_*` variable is read here and nowhere else; resources and assets receive a
+frozen `Settings`. Secrets are *not* read here: `defs/resources.py` wires them as `dg.EnvVar` only
+when they are set, so their values never pass through this object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+PREFIX = "WEATHER_ASSETS_"
+
+# The first daily partition when WEATHER_ASSETS_START_DATE is unset.
+DEFAULT_START_DATE = dt.date(2024, 1, 1)
+DEFAULT_OPEN_METEO_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
+DEFAULT_OPEN_METEO_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+
+# Providers that need no key; keyed providers join the default list when their secret is set.
+KEYLESS_PROVIDERS = ("open_meteo",)
+KEYED_PROVIDERS: dict[str, str] = {}  # provider -> env var holding its secret
+
+
+class SettingsError(ValueError):
+    """A WEATHER_ASSETS_* variable has a value we cannot use."""
+
+
+def bundled_sites_file() -> Path:
+    return Path(str(resources.files("weather_assets.sites").joinpath("sites.yaml")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    duckdb_path: Path
+    sites_file: Path
+    start_date: dt.date
+    providers: tuple[str, ...]
+    offline: bool
+    open_meteo_archive_url: str
+    open_meteo_forecast_url: str
+
+    @property
+    def landing_dir(self) -> Path:
+        """Raw responses, landed verbatim (gzip) with request metadata."""
+        return self.data_dir / "raw"
+
+    @property
+    def lake_dir(self) -> Path:
+        """Validated partitions as Hive-partitioned Parquet, readable by DuckDB, Trino or Spark."""
+        return self.data_dir / "lake"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value.strip() if value is not None and value.strip() != "" else None
+
+        data_dir = Path(get("DATA_DIR") or "data").expanduser().absolute()
+        duckdb_path = Path(get("DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
+        sites_file = (
+            Path(get("SITES_FILE")).expanduser().absolute() if get("SITES_FILE") else bundled_sites_file()
+        )
+
+        start_raw = get("START_DATE")
+        try:
+            start_date = dt.date.fromisoformat(start_raw) if start_raw else DEFAULT_START_DATE
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}START_DATE={start_raw!r} is not a date; expected YYYY-MM-DD, e.g. 2024-01-01"
+            ) from None
+
+        known = KEYLESS_PROVIDERS + tuple(KEYED_PROVIDERS)
+        providers_raw = get("PROVIDERS")
+        if providers_raw:
+            providers = tuple(p.strip() for p in providers_raw.split(",") if p.strip())
+            unknown = sorted(set(providers) - set(known))
+            if unknown:
+                raise SettingsError(
+                    f"{PREFIX}PROVIDERS names unknown provider(s) {', '.join(unknown)}; "
+                    f"known providers: {', '.join(known)}"
+                )
+        else:
+            providers = KEYLESS_PROVIDERS + tuple(p for p, var in KEYED_PROVIDERS.items() if env.get(var))
+
+        offline_raw = (get("OFFLINE") or "0").lower()
+        if offline_raw not in {"0", "1", "true", "false", "yes", "no"}:
+            raise SettingsError(
+                f"{PREFIX}OFFLINE={offline_raw!r}: use 1 to replay recorded payloads, 0 or unset"
+            )
+
+        return cls(
+            data_dir=data_dir,
+            duckdb_path=duckdb_path,
+            sites_file=sites_file,
+            start_date=start_date,
+            providers=providers,
+            offline=offline_raw in {"1", "true", "yes"},
+            open_meteo_archive_url=get("OPEN_METEO_ARCHIVE_URL") or DEFAULT_OPEN_METEO_ARCHIVE_URL,
+            open_meteo_forecast_url=get("OPEN_METEO_FORECAST_URL") or DEFAULT_OPEN_METEO_FORECAST_URL,
+        )
