@@ -1,0 +1,10 @@
+-- Active sites with no observation from $source on the UTC day $day.
+SELECT s.site_id
+FROM sites AS s
+WHERE s.active
+  AND NOT EXISTS (
+      SELECT 1 FROM observations AS o
+      WHERE o.site_id = s.site_id AND o.source = $source
+        AND o.observed_at >= $day::TIMESTAMP AND o.observed_at < $day::TIMESTAMP + INTERVAL 1 DAY
+  )
+ORDER BY s.site_id;

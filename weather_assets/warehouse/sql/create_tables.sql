@@ -1,0 +1,70 @@
+-- Warehouse tables (DESIGN.md §2). Names and columns are a contract with users' queries.
+-- Idempotent: safe to run before every write.
+
+CREATE TABLE IF NOT EXISTS sites (
+    site_id       VARCHAR PRIMARY KEY,
+    name          VARCHAR NOT NULL,
+    latitude      DOUBLE NOT NULL,
+    longitude     DOUBLE NOT NULL,
+    timezone      VARCHAR NOT NULL,   -- IANA name; defines the site's local day
+    elevation_m   DOUBLE,
+    stations      VARCHAR,            -- JSON object: provider -> station id
+    active        BOOLEAN NOT NULL,   -- false once a site leaves the catalog (its history stays)
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS observations (
+    site_id                VARCHAR NOT NULL,
+    source                 VARCHAR NOT NULL,
+    observed_at            TIMESTAMP NOT NULL,  -- UTC, hourly grain (end of the hour for accumulations)
+    temperature_c          DOUBLE,
+    relative_humidity_pct  DOUBLE,
+    dew_point_c            DOUBLE,
+    pressure_msl_hpa       DOUBLE,
+    wind_speed_ms          DOUBLE,
+    wind_direction_deg     DOUBLE,
+    wind_gust_ms           DOUBLE,
+    precipitation_mm       DOUBLE,              -- total over the preceding hour
+    cloud_cover_pct        DOUBLE,
+    weather_code           INTEGER,
+    weather_code_system    VARCHAR,
+    ingestion_run_id       VARCHAR NOT NULL,
+    ingested_at            TIMESTAMPTZ NOT NULL
+    -- Key (site_id, source, observed_at): unique by construction (one lake file per source and day,
+    -- each validated unique) and verified by the blocking `unique_key` check after every load. No
+    -- PRIMARY KEY index: it would slow multi-year loads and the check reports duplicates by name.
+);
+
+CREATE TABLE IF NOT EXISTS rejected_observations (
+    partition_date    DATE NOT NULL,      -- UTC day of the partition the row arrived in
+    site_id           VARCHAR,
+    source            VARCHAR NOT NULL,
+    observed_at       TIMESTAMP,
+    failed_check      VARCHAR NOT NULL,   -- pandera check, e.g. in_range(-90, 60)
+    failed_column     VARCHAR,
+    failure_case      VARCHAR,            -- the offending value, as text
+    record            VARCHAR NOT NULL,   -- the whole normalised row, as JSON
+    ingestion_run_id  VARCHAR NOT NULL,
+    ingested_at       TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS forecasts (
+    site_id                VARCHAR NOT NULL,
+    source                 VARCHAR NOT NULL,
+    issued_at              TIMESTAMP NOT NULL,  -- UTC
+    valid_at               TIMESTAMP NOT NULL,  -- UTC, hourly grain
+    temperature_c          DOUBLE,
+    relative_humidity_pct  DOUBLE,
+    dew_point_c            DOUBLE,
+    pressure_msl_hpa       DOUBLE,
+    wind_speed_ms          DOUBLE,
+    wind_direction_deg     DOUBLE,
+    wind_gust_ms           DOUBLE,
+    precipitation_mm       DOUBLE,
+    cloud_cover_pct        DOUBLE,
+    weather_code           INTEGER,
+    weather_code_system    VARCHAR,
+    ingestion_run_id       VARCHAR NOT NULL,
+    ingested_at            TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (site_id, source, issued_at, valid_at)
+);

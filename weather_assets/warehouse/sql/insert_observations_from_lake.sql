@@ -1,0 +1,6 @@
+-- Load a UTC window from the validated lake files (Hive layout: source and date come from the path).
+INSERT INTO observations BY NAME
+SELECT * EXCLUDE (date)
+FROM read_parquet($files, hive_partitioning = true, hive_types = {'date': DATE, 'source': VARCHAR},
+                  union_by_name = true)
+WHERE observed_at >= $start AND observed_at < $end;

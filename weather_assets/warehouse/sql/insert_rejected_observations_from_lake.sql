@@ -1,0 +1,5 @@
+-- Load quarantined rows of a window from the lake; the partition day comes from the Hive path.
+INSERT INTO rejected_observations BY NAME
+SELECT * EXCLUDE (date), date AS partition_date
+FROM read_parquet($files, hive_partitioning = true, hive_types = {'date': DATE, 'source': VARCHAR},
+                  union_by_name = true);

@@ -1,0 +1,62 @@
+"""Shared fixtures: recorded payloads, settings on a temporary data dir, the dbt manifest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from weather_assets.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "providers"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_payload(provider: str, name: str):
+    """A provider's recorded/documented payload (copied from ../shared/providers/samples/)."""
+    return json.loads((FIXTURES / provider / name).read_text())
+
+
+@pytest.fixture
+def payload():
+    return load_payload
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path):
+    """No test reads the developer's WEATHER_ASSETS_* variables or writes under the repo's data/."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("WEATHER_ASSETS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """`dbt parse` once per session if the install step has not produced the manifest yet."""
+    manifest = REPO / "dbt_project" / "target" / "manifest.json"
+    if not manifest.exists():
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dbt"),
+                "parse",
+                "--quiet",
+                "--profiles-dir",
+                ".",
+                "--project-dir",
+                ".",
+            ],
+            cwd=REPO / "dbt_project",
+            check=True,
+        )
+    return manifest
