@@ -1,0 +1,27 @@
+"""The code location: every layer's definitions, built from the environment's settings.
+
+Lazy (`@dg.definitions`): importing `weather_assets` needs neither the dbt manifest, the network
+nor the warehouse. Tests build definitions from their own `Settings` with `build_defs`.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from weather_assets.defs import automation, ingest, metrics, resources, warehouse
+from weather_assets.settings import Settings
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions.merge(
+        resources.build_defs(settings),
+        ingest.build_defs(settings),
+        warehouse.build_defs(settings),
+        metrics.build_defs(settings),
+        automation.build_defs(settings),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_defs(Settings.from_env())

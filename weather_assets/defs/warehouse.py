@@ -1,0 +1,279 @@
+"""Warehouse assets: DuckDB tables written from the validated lake, one transaction per run window.
+
+Every asset and check here opens the DuckDB file, so all declare the pool `duckdb_warehouse`, which
+the shipped dagster.yaml limits to 1 (DESIGN.md §5).
+"""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from weather_assets.defs.common import WAREHOUSE_GROUP, WAREHOUSE_POOL, daily_partitions
+from weather_assets.defs.forecasts import FORECAST_TABLE
+from weather_assets.defs.ingest import partition_days
+from weather_assets.defs.metadata import markdown_table
+from weather_assets.defs.resources import LiveHttp, WarehouseResource
+from weather_assets.providers.registry import PROVIDERS
+from weather_assets.settings import Settings
+from weather_assets.sites.catalog import load_catalog
+from weather_assets.warehouse import lake, writer
+
+OBSERVATIONS_KEY = dg.AssetKey(["warehouse", "observations"])
+COMPLETE_HOURS = 24
+# The warehouse is fresh when a load finished within a day and a half (the daily schedule runs
+# every 24 h); a failure past 3 days means the schedule or a provider is stuck.
+WAREHOUSE_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(days=3), warn_window=dt.timedelta(hours=36)
+)
+
+
+def _window(days: list[dt.date]) -> tuple[dt.datetime, dt.datetime]:
+    return dt.datetime.combine(days[0], dt.time()), dt.datetime.combine(
+        days[-1] + dt.timedelta(days=1), dt.time()
+    )
+
+
+def _require_lake_days(settings: Settings, table: str, days: list[dt.date]) -> None:
+    """Refuse to replace a window for which an enabled provider has not validated every day."""
+    gaps = {
+        PROVIDERS[name].source: lake.missing_days(settings.lake_dir, table, PROVIDERS[name].source, days)
+        for name in settings.providers
+    }
+    gaps = {source: missing for source, missing in gaps.items() if missing}
+    if gaps:
+        detail = "; ".join(
+            f"{s}: {', '.join(str(d) for d in m[:5])}{' …' if len(m) > 5 else ''}" for s, m in gaps.items()
+        )
+        raise dg.Failure(
+            f"{table}: the lake has no validated partition for {detail}. Materialize the validated "
+            "assets for those days first; the warehouse was left unchanged."
+        )
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    partitions = daily_partitions(settings)
+    validated = [dg.AssetKey(["observations", name]) for name in settings.providers]
+
+    @dg.asset(
+        key=["warehouse", "sites"],
+        group_name=WAREHOUSE_GROUP,
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=(
+            "The site dimension from the catalog (WEATHER_ASSETS_SITES_FILE): coordinates, IANA time zone "
+            "(which defines each site's local day) and station ids. Sites removed from the catalog stay, "
+            "flagged inactive, so their history keeps its meaning."
+        ),
+    )
+    def sites(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        catalog = load_catalog(settings.sites_file)
+        with warehouse.connect() as con:
+            writer.sync_sites(con, catalog, dt.datetime.now(dt.UTC))
+            total, active = con.sql("SELECT count(*), count(*) FILTER (active) FROM sites").fetchall()[0]
+            preview = con.sql(
+                "SELECT site_id, name, timezone, latitude, longitude, active FROM sites ORDER BY site_id"
+            ).pl()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(total),
+                "active_sites": dg.MetadataValue.int(active),
+                "catalog": dg.MetadataValue.path(str(settings.sites_file)),
+                "preview": dg.MetadataValue.md(markdown_table(preview, max_rows=50)),
+            }
+        )
+
+    @dg.asset(
+        key=OBSERVATIONS_KEY,
+        deps=validated,
+        group_name=WAREHOUSE_GROUP,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        freshness_policy=WAREHOUSE_FRESHNESS,
+        description=(
+            "Table `observations`: every source's validated hourly rows (UTC, SI units), key "
+            "(site_id, source, observed_at). A run replaces its UTC window in one transaction: "
+            "re-running is idempotent and a failure leaves the previous rows."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "unique_key",
+                asset=OBSERVATIONS_KEY,
+                blocking=True,
+                description="No two rows share (site_id, source, observed_at) in the window.",
+            ),
+            dg.AssetCheckSpec(
+                "hours_complete",
+                asset=OBSERVATIONS_KEY,
+                description=f"Every site-source-day in the window has {COMPLETE_HOURS} observed hours.",
+            ),
+        ],
+    )
+    def observations(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        days = partition_days(context)
+        start, end = _window(days)
+        _require_lake_days(settings, lake.OBSERVATIONS, days)
+        files = [
+            f
+            for paths in lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, days).values()
+            for f in paths
+        ]
+        with warehouse.connect() as con:
+            deleted, inserted = writer.replace_observations_window(con, start, end, files)
+            window = {"start": start, "end": end}
+            duplicates = con.execute(writer.sql("check_observations_duplicates"), window).pl()
+            incomplete = con.execute(
+                writer.sql("check_observations_hours"), {**window, "hours": COMPLETE_HOURS}
+            ).pl()
+            per_source = con.execute(
+                "SELECT source, count(*) AS rows, count(DISTINCT site_id) AS sites FROM observations "
+                "WHERE observed_at >= $start AND observed_at < $end GROUP BY source ORDER BY source",
+                window,
+            ).pl()
+            preview = con.execute(
+                "SELECT * EXCLUDE (ingestion_run_id) FROM observations WHERE observed_at >= $start "
+                "AND observed_at < $end ORDER BY site_id, source, observed_at LIMIT 10",
+                window,
+            ).pl()
+        yield dg.AssetCheckResult(
+            check_name="unique_key",
+            passed=duplicates.height == 0,
+            metadata={
+                "duplicate_keys": duplicates.height,
+                "examples": dg.MetadataValue.md(markdown_table(duplicates)),
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name="hours_complete",
+            passed=incomplete.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "incomplete_site_days": incomplete.height,
+                "worst": dg.MetadataValue.md(markdown_table(incomplete)),
+            },
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(inserted),
+                "rows_replaced": dg.MetadataValue.int(deleted),
+                "time_range": dg.MetadataValue.text(
+                    f"{start:%Y-%m-%dT%H:%MZ} .. {end:%Y-%m-%dT%H:%MZ} (exclusive)"
+                ),
+                "by_source": dg.MetadataValue.md(markdown_table(per_source)),
+                "preview": dg.MetadataValue.md(markdown_table(preview)),
+                "lake_files": dg.MetadataValue.int(len(files)),
+                "warehouse": dg.MetadataValue.path(str(settings.duckdb_path)),
+            }
+        )
+
+    @dg.asset(
+        key=["warehouse", "rejected_observations"],
+        deps=validated,
+        group_name=WAREHOUSE_GROUP,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=(
+            "Table `rejected_observations`: rows that failed validation, with the failed check, column, "
+            "value and the whole row as JSON. Quarantined, never silently dropped."
+        ),
+    )
+    def rejected_observations(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        days = partition_days(context)
+        _require_lake_days(settings, lake.REJECTED, days)
+        files = [
+            f for paths in lake.files_for_days(settings.lake_dir, lake.REJECTED, days).values() for f in paths
+        ]
+        with warehouse.connect() as con:
+            inserted = writer.replace_rejected_window(con, days[0], days[-1] + dt.timedelta(days=1), files)
+            by_check = con.execute(
+                "SELECT source, failed_check, count(*) AS rows FROM rejected_observations "
+                "WHERE partition_date >= $s AND partition_date <= $e GROUP BY ALL ORDER BY rows DESC",
+                {"s": days[0], "e": days[-1]},
+            ).pl()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(inserted),
+                "by_check": dg.MetadataValue.md(markdown_table(by_check)),
+            }
+        )
+
+    forecast_sources = [name for name in settings.providers if PROVIDERS[name].forecast is not None]
+
+    @dg.asset(
+        key=["warehouse", "forecasts"],
+        deps=[dg.AssetKey(["forecasts", name]) for name in forecast_sources],
+        group_name=WAREHOUSE_GROUP,
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=(
+            "Table `forecasts`: every snapshot, key (site_id, source, issued_at, valid_at). A run writes the "
+            "newest snapshot of each source, replacing that snapshot if it was loaded before."
+        ),
+    )
+    def forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        loaded = {}
+        with warehouse.connect() as con:
+            for name in forecast_sources:
+                source = PROVIDERS[name].source
+                snapshots = sorted(
+                    (settings.lake_dir / FORECAST_TABLE / f"source={source}").glob("issued_at=*")
+                )
+                if not snapshots:
+                    raise dg.Failure(
+                        f"forecasts: no validated snapshot for {source}; materialize forecasts/{name}"
+                    )
+                newest = snapshots[-1]
+                issued_at = dt.datetime.strptime(newest.name.removeprefix("issued_at="), "%Y-%m-%dT%H%MZ")
+                snapshot = pl.read_parquet(newest / "data.parquet").with_columns(
+                    pl.lit(source).alias("source")
+                )
+                loaded[source] = writer.replace_forecast_snapshot(con, source, issued_at, snapshot)
+            total = con.sql("SELECT count(*) FROM forecasts").fetchall()[0][0]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(total),
+                "rows_loaded": dg.MetadataValue.json(loaded),
+            }
+        )
+
+    @dg.asset_check(
+        asset=OBSERVATIONS_KEY,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "The newest day each enabled provider should have published (today minus its publication lag) "
+            "is in `observations` for every active site. Freshness of the asset alone cannot see this: "
+            "backfilling an old day makes the asset look fresh."
+        ),
+    )
+    def newest_expected_day_present(warehouse: WarehouseResource, http: LiveHttp) -> dg.AssetCheckResult:
+        today = http.now().date()
+        rows = []
+        with warehouse.connect() as con:
+            for name in settings.providers:
+                spec = PROVIDERS[name]
+                expected = today - dt.timedelta(days=spec.history_lag_days)
+                missing = con.execute(
+                    writer.sql("check_sites_missing_day"), {"source": spec.source, "day": expected}
+                ).pl()
+                rows += [
+                    {"source": spec.source, "expected_day": expected, "site_id": s}
+                    for s in missing["site_id"]
+                ]
+        table = pl.DataFrame(rows) if rows else pl.DataFrame()
+        return dg.AssetCheckResult(
+            passed=not rows,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "missing_site_days": len(rows),
+                "missing": dg.MetadataValue.md(markdown_table(table, 20)),
+            },
+        )
+
+    return dg.Definitions(
+        assets=[sites, observations, rejected_observations, forecasts],
+        asset_checks=[newest_expected_day_present],
+    )

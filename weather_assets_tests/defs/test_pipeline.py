@@ -1,0 +1,254 @@
+"""End to end with `materialize()`: Open-Meteo served by a real local HTTP server -> lake -> DuckDB -> dbt.
+
+The server speaks the archive protocol from the bundled recordings, so the real client, planner,
+normaliser, validation and warehouse writes all run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from weather_assets.definitions import build_defs
+from weather_assets.providers.base import WireRequest
+from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
+from weather_assets.settings import Settings, bundled_sites_file
+from weather_assets.sites.catalog import load_catalog
+from weather_assets.warehouse import lake
+from weather_assets_tests.support.local_server import LocalServer
+
+CATALOG = load_catalog(bundled_sites_file())
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+INGEST = [
+    ["raw", "open_meteo"],
+    ["observations", "open_meteo"],
+    ["warehouse", "observations"],
+    ["warehouse", "rejected_observations"],
+    ["warehouse", "sites"],
+]
+
+
+@pytest.fixture
+def server():
+    with LocalServer(OpenMeteoReplay()) as srv:
+        yield srv
+
+
+@pytest.fixture
+def live_settings(tmp_path, server, dbt_manifest) -> Settings:
+    """Settings as a user would set them: a data dir, and the archive URL pointing at 'their' server."""
+    return Settings.from_env(
+        {
+            "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+            "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": f"{server.base_url}/v1/archive",
+            "WEATHER_ASSETS_OPEN_METEO_FORECAST_URL": f"{server.base_url}/v1/forecast",
+        }
+    )
+
+
+def run(settings: Settings, keys, *, partition_key=None, first=None, last=None, raise_on_error=True):
+    defs = build_defs(settings)
+    tags = dict(zip(RANGE_TAGS, (first, last), strict=True)) if first else None
+    return dg.materialize(
+        list(defs.assets),
+        resources=defs.resources,
+        selection=[dg.AssetKey(k) for k in keys],
+        partition_key=partition_key,
+        tags=tags,
+        raise_on_error=raise_on_error,
+    )
+
+
+def table(settings: Settings, sql: str) -> pl.DataFrame:
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def observations(settings: Settings) -> pl.DataFrame:
+    return table(
+        settings,
+        "SELECT * EXCLUDE (ingestion_run_id, ingested_at) FROM observations "
+        "ORDER BY site_id, source, observed_at",
+    )
+
+
+def test_partition_is_idempotent_and_a_failed_write_keeps_the_previous_rows(live_settings, server):
+    result = run(live_settings, INGEST, partition_key="2024-01-20")
+    first = observations(live_settings)
+
+    assert len(server.requests) == 1  # 15 sites x 1 day in one multi-location call
+    # sydney_au 2024-01-20T05:00 carries an injected 71.3 °C: quarantined, not loaded, not dropped.
+    assert first.height == len(CATALOG) * 24 - 1
+    rejected = table(live_settings, "SELECT * FROM rejected_observations")
+    assert rejected.height == 1
+    assert rejected.row(0, named=True)["site_id"] == "sydney_au"
+    assert rejected["observed_at"][0] == dt.datetime(2024, 1, 20, 5)
+    assert "less_than_or_equal_to(60.0)" in rejected["failed_check"][0]
+    assert json.loads(rejected["record"][0])["temperature_c"] == 71.3
+    validated = result.asset_materializations_for_node("observations__open_meteo")[0].metadata
+    assert validated["dagster/row_count"].value == first.height and validated["rejected"].value == 1
+    raw_meta = result.asset_materializations_for_node("raw__open_meteo")[0].metadata
+    assert raw_meta["requests"].value == 1 and raw_meta["offline"].value is False
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "schema_valid": True,
+        "reject_rate_below_threshold": True,
+        "unique_key": True,
+        "hours_complete": False,
+    }  # sydney_au has 23 valid hours that day
+
+    # Same partition again: identical rows, no duplicates.
+    run(live_settings, INGEST, partition_key="2024-01-20")
+    again = observations(live_settings)
+    assert again.equals(first)
+    assert table(live_settings, "SELECT count(*) AS n FROM rejected_observations")["n"][0] == 1
+
+    # A failure after the DELETE and before the COMMIT: a corrupt lake file breaks the INSERT.
+    path = lake.day_path(live_settings.lake_dir, lake.OBSERVATIONS, "open-meteo", dt.date(2024, 1, 20))
+    path.write_bytes(b"PAR1 this is not parquet")
+    failed = run(
+        live_settings, [["warehouse", "observations"]], partition_key="2024-01-20", raise_on_error=False
+    )
+    assert not failed.success
+    assert observations(live_settings).equals(first)
+
+
+def test_warehouse_refuses_a_window_the_lake_has_not_validated(live_settings):
+    run(live_settings, INGEST, partition_key="2024-01-20")
+    before = observations(live_settings)
+    failed = run(
+        live_settings, [["warehouse", "observations"]], partition_key="2024-01-21", raise_on_error=False
+    )
+    assert not failed.success
+    message = failed.get_step_failure_events()[0].step_failure_data.error.message
+    assert "no validated partition for open-meteo: 2024-01-21" in message
+    assert observations(live_settings).equals(before)
+
+
+def test_a_month_is_one_run_with_the_minimum_number_of_requests(live_settings, server):
+    result = run(live_settings, INGEST, first="2024-01-01", last="2024-01-31")
+
+    assert result.success
+    assert len(server.requests) == 1  # 15 sites x 31 days weighs 33.2 < 600: one call is the minimum
+    query = dict(server.requests[0].params)
+    assert (query["start_date"], query["end_date"]) == ("2024-01-01", "2024-01-31")
+    counts = table(
+        live_settings, "SELECT count(*) AS n, count(DISTINCT observed_at::DATE) AS days FROM observations"
+    )
+    assert counts["days"][0] == 31
+    # 15 x 31 x 24 hours, minus the quarantined 71.3 °C hour.
+    assert counts["n"][0] == len(CATALOG) * 31 * 24 - 1
+    # One run materialized all 31 partitions of each asset.
+    for node in ("raw__open_meteo", "observations__open_meteo", "warehouse__observations"):
+        partitions = sorted(m.partition for m in result.asset_materializations_for_node(node))
+        assert partitions == [f"2024-01-{d:02d}" for d in range(1, 32)], node
+
+
+def _expected_local_day(site_id: str, local_date: dt.date) -> dict:
+    """The daily mart's numbers computed independently from the recorded archive payload."""
+    site = next(s for s in CATALOG if s.id == site_id)
+    request = WireRequest(
+        "GET",
+        "http://replay/v1/archive",
+        (
+            ("latitude", f"{site.latitude:g}"),
+            ("longitude", f"{site.longitude:g}"),
+            ("start_date", str(local_date - dt.timedelta(days=1))),
+            ("end_date", str(local_date + dt.timedelta(days=1))),
+            ("hourly", "temperature_2m,precipitation,relative_humidity_2m,wind_gusts_10m"),
+            ("wind_speed_unit", "ms"),
+            ("timezone", "GMT"),
+        ),
+    )
+    hourly = json.loads(OpenMeteoReplay()(request).body)["hourly"]
+    frame = (
+        pl.DataFrame(hourly)
+        .with_columns(
+            pl.col("time")
+            .str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M")
+            .dt.convert_time_zone(site.timezone)
+            .dt.date()
+            .alias("local_date")
+        )
+        .filter(pl.col("local_date") == local_date)
+    )
+    return {
+        "hours": frame.height,
+        "temperature_min_c": frame["temperature_2m"].min(),
+        "temperature_max_c": frame["temperature_2m"].max(),
+        "temperature_mean_c": frame["temperature_2m"].mean(),
+        "precipitation_total_mm": frame["precipitation"].sum(),
+        "relative_humidity_mean_pct": frame["relative_humidity_2m"].mean(),
+        "wind_gust_max_ms": frame["wind_gusts_10m"].max(),
+    }
+
+
+def test_daily_mart_matches_a_hand_computed_local_day(live_settings):
+    keys = [
+        *INGEST,
+        ["staging", "stg_observations"],
+        ["staging", "stg_sites"],
+        ["marts", "daily_site_weather"],
+    ]
+    result = run(live_settings, keys, first="2024-01-14", last="2024-01-16")
+    assert result.success
+    dbt_checks = [
+        e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] in ("marts", "staging")
+    ]
+    assert dbt_checks and all(e.passed for e in dbt_checks)
+
+    # New Delhi (UTC+05:30): local 2024-01-15 runs from 2024-01-14T18:30Z to 2024-01-15T18:30Z.
+    for site_id in ("new_delhi_in", "anchorage_ak"):
+        expected = _expected_local_day(site_id, dt.date(2024, 1, 15))
+        row = table(
+            live_settings,
+            f"SELECT * FROM marts.daily_site_weather WHERE site_id = '{site_id}' "
+            "AND local_date = DATE '2024-01-15'",
+        ).row(0, named=True)
+        assert row["hours_observed"] == expected["hours"] == 24
+        assert row["completeness_pct"] == 100.0
+        for column in (
+            "temperature_min_c",
+            "temperature_max_c",
+            "temperature_mean_c",
+            "precipitation_total_mm",
+            "relative_humidity_mean_pct",
+            "wind_gust_max_ms",
+        ):
+            assert row[column] == pytest.approx(expected[column], abs=1e-9), column
+
+
+def test_offline_mode_replays_through_the_same_client_and_says_so(tmp_path, dbt_manifest):
+    settings = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"), "WEATHER_ASSETS_OFFLINE": "1"}
+    )
+    result = run(settings, INGEST, partition_key="2024-02-14")
+    raw = result.asset_materializations_for_node("raw__open_meteo")[0].metadata
+    validated = result.asset_materializations_for_node("observations__open_meteo")[0].metadata
+    assert raw["offline"].value is True and validated["offline"].value is True
+    assert raw["requests"].value == 1
+    # berlin_de 2024-02-14T13:00 has an injected humidity of 104 %.
+    rejected = table(settings, "SELECT site_id, failed_column FROM rejected_observations")
+    assert rejected.rows() == [("berlin_de", "relative_humidity_pct")]
+    landed = sorted(Path(settings.landing_dir).rglob("*.meta.json"))
+    assert len(landed) == 1 and json.loads(landed[0].read_text())["offline"] is True
+
+
+def test_settings_urls_are_what_the_client_calls(tmp_path, server, dbt_manifest):
+    """WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL points the pull anywhere (a proxy, a self-hosted server)."""
+    settings = dataclasses.replace(
+        Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d")}),
+        open_meteo_archive_url=f"{server.base_url}/custom/prefix/v1/archive",
+    )
+    run(settings, [["raw", "open_meteo"]], partition_key="2024-01-02")
+    assert server.requests[0].path == "/custom/prefix/v1/archive"
