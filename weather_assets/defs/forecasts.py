@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from weather_assets.defs.common import RAW_GROUP, VALIDATED_GROUP
-from weather_assets.defs.ingest import FORECAST, _pull, _sites_from_meta
+from weather_assets.defs.ingest import FORECAST, pull_and_land, sites_from_meta
 from weather_assets.defs.metadata import frame_metadata
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.registry import ProviderSpec
@@ -52,7 +52,7 @@ def forecast_assets(spec: ProviderSpec, settings: Settings) -> list[dg.AssetsDef
         ).replace(minute=0, second=0, microsecond=0)
         sites = load_catalog(settings.sites_file)
         requests = spec.plan_forecast(sites, issued_at)
-        landed, summary = _pull(
+        landed, summary = pull_and_land(
             context,
             spec,
             http,
@@ -94,12 +94,14 @@ def forecast_assets(spec: ProviderSpec, settings: Settings) -> list[dg.AssetsDef
         entries = landing.read_partition_index(settings.landing_dir, spec.name, FORECAST, LATEST)
         issued_at = dt.datetime.fromisoformat(entries[0].meta["issued_at"])
         frames = [
-            spec.forecast.normalise(json.loads(landing.read_body(e)), _sites_from_meta(e.meta))
+            spec.forecast.normalise(json.loads(landing.read_body(e)), sites_from_meta(e.meta))
             for e in entries
         ]
-        outcome = split_valid(pl.concat(frames))
+        # The response starts at 00:00 of the issue day; hours before the issue time are not forecasts.
+        issued_naive = issued_at.astimezone(dt.UTC).replace(tzinfo=None)
+        outcome = split_valid(pl.concat(frames).filter(pl.col("observed_at") >= issued_naive))
         stamp = [
-            pl.lit(issued_at.replace(tzinfo=None)).dt.cast_time_unit("us").alias("issued_at"),
+            pl.lit(issued_naive).dt.cast_time_unit("us").alias("issued_at"),
             pl.lit(context.run.run_id).alias("ingestion_run_id"),
             pl.lit(dt.datetime.now(dt.UTC)).dt.cast_time_unit("us").alias("ingested_at"),
         ]

@@ -38,14 +38,14 @@ def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((end - first).days)]
 
 
-def _site_meta(sites: Sequence[Site]) -> list[dict]:
+def site_meta(sites: Sequence[Site]) -> list[dict]:
     return [
         {"id": s.id, "name": s.name, "latitude": s.latitude, "longitude": s.longitude, "timezone": s.timezone}
         for s in sites
     ]
 
 
-def _sites_from_meta(meta: dict) -> list[Site]:
+def sites_from_meta(meta: dict) -> list[Site]:
     """The sites a landed response was requested for, in request order (the catalog may have moved on)."""
     return [
         Site(
@@ -59,7 +59,7 @@ def _sites_from_meta(meta: dict) -> list[Site]:
     ]
 
 
-def _pull(
+def pull_and_land(
     context: dg.AssetExecutionContext,
     spec: ProviderSpec,
     http: LiveHttp,
@@ -88,7 +88,7 @@ def _pull(
                 "weight": request.weight,
                 "start": request.start.isoformat(),
                 "end": request.end.isoformat(),
-                "sites": _site_meta(request.sites),
+                "sites": site_meta(request.sites),
                 "offline": http.offline,
                 "run_id": run_id,
                 **(extra_meta or {}),
@@ -140,7 +140,7 @@ def _raw_history_asset(spec: ProviderSpec, settings: Settings) -> dg.AssetsDefin
         context.log.info(
             f"{spec.name}: {len(requests)} request(s) for {len(sites)} sites, {days[0]}..{days[-1]}"
         )
-        landed, summary = _pull(
+        landed, summary = pull_and_land(
             context, spec, http, spec.history.url(settings), requests, settings, HISTORY, (days[0], days[-1])
         )
         for day in days:
@@ -207,7 +207,7 @@ def _validated_history_asset(spec: ProviderSpec, settings: Settings) -> dg.Asset
         for entry in seen.values():
             payload = json.loads(landing.read_body(entry))
             frames.append(
-                spec.history.normalise(payload, _sites_from_meta(entry.meta)).filter(
+                spec.history.normalise(payload, sites_from_meta(entry.meta)).filter(
                     pl.col("observed_at").is_between(start, end, closed="left")
                 )
             )

@@ -26,6 +26,10 @@ COMPLETE_HOURS = 24
 WAREHOUSE_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=dt.timedelta(days=3), warn_window=dt.timedelta(hours=36)
 )
+# Forecast snapshots arrive every 6 hours: two missed snapshots warn, a day without one fails.
+FORECASTS_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=24), warn_window=dt.timedelta(hours=13)
+)
 
 
 def _window(days: list[dt.date]) -> tuple[dt.datetime, dt.datetime]:
@@ -132,6 +136,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 "WHERE observed_at >= $start AND observed_at < $end GROUP BY source ORDER BY source",
                 window,
             ).pl()
+            columns = con.sql("DESCRIBE observations").fetchall()
             preview = con.execute(
                 "SELECT * EXCLUDE (ingestion_run_id) FROM observations WHERE observed_at >= $start "
                 "AND observed_at < $end ORDER BY site_id, source, observed_at LIMIT 10",
@@ -157,6 +162,9 @@ def build_defs(settings: Settings) -> dg.Definitions:
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(inserted),
+                "dagster/column_schema": dg.MetadataValue.table_schema(
+                    dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind, *_ in columns])
+                ),
                 "rows_replaced": dg.MetadataValue.int(deleted),
                 "time_range": dg.MetadataValue.text(
                     f"{start:%Y-%m-%dT%H:%MZ} .. {end:%Y-%m-%dT%H:%MZ} (exclusive)"
@@ -209,6 +217,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         group_name=WAREHOUSE_GROUP,
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
+        freshness_policy=FORECASTS_FRESHNESS,
         description=(
             "Table `forecasts`: every snapshot, key (site_id, source, issued_at, valid_at). A run writes the "
             "newest snapshot of each source, replacing that snapshot if it was loaded before."

@@ -96,15 +96,17 @@ def _describe_error(response: WireResponse) -> str | None:
 
 
 def _classify(response: WireResponse) -> RetryDecision | None:
-    """Open-Meteo sends 429 without Retry-After: wait out the minute window, never the hour or day."""
+    """A 429 for the hourly or daily window fails at once: waiting that long would stall the run.
+
+    The minutely 429 falls through to the shared rule for a 429 without Retry-After (Open-Meteo never
+    sends one): wait for the next boundary of the shortest rate window, here the minute.
+    """
     if response.status != 429:
         return None
     reason = (_describe_error(response) or "").lower()
     if "hourly" in reason or "daily" in reason:
         return RetryDecision(retry=False, reason=f"{reason} (waiting that long would stall the run)")
-    now = dt.datetime.now(dt.UTC)
-    seconds_to_next_minute = 60 - now.second - now.microsecond / 1e6
-    return RetryDecision(retry=True, delay_s=seconds_to_next_minute + 1.0, reason=reason or "rate limited")
+    return None
 
 
 POLICY = HttpPolicy(

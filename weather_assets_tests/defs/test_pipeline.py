@@ -97,6 +97,9 @@ def test_partition_is_idempotent_and_a_failed_write_keeps_the_previous_rows(live
     assert json.loads(rejected["record"][0])["temperature_c"] == 71.3
     validated = result.asset_materializations_for_node("observations__open_meteo")[0].metadata
     assert validated["dagster/row_count"].value == first.height and validated["rejected"].value == 1
+    loaded = result.asset_materializations_for_node("warehouse__observations")[0].metadata
+    assert loaded["dagster/row_count"].value == first.height
+    assert "wind_speed_ms" in {c.name for c in loaded["dagster/column_schema"].value.columns}
     raw_meta = result.asset_materializations_for_node("raw__open_meteo")[0].metadata
     assert raw_meta["requests"].value == 1 and raw_meta["offline"].value is False
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -252,3 +255,21 @@ def test_settings_urls_are_what_the_client_calls(tmp_path, server, dbt_manifest)
     )
     run(settings, [["raw", "open_meteo"]], partition_key="2024-01-02")
     assert server.requests[0].path == "/custom/prefix/v1/archive"
+
+
+def test_forecast_snapshot_lands_once_per_issue_time(live_settings, server):
+    keys = [["raw", "open_meteo_forecast"], ["forecasts", "open_meteo"], ["warehouse", "forecasts"]]
+    defs = build_defs(live_settings)
+    config = {"ops": {"raw__open_meteo_forecast": {"config": {"issued_at": "2024-02-10T06:40:00+00:00"}}}}
+    for _ in range(2):  # the same snapshot twice: replaced, not duplicated
+        result = dg.materialize(list(defs.assets), resources=defs.resources, run_config=config,
+                                selection=[dg.AssetKey(k) for k in keys])
+        assert result.success
+    query = dict(server.requests[-1].params)
+    assert server.requests[-1].path == "/v1/forecast"
+    assert (query["start_date"], query["end_date"]) == ("2024-02-10", "2024-02-16")
+    counts = table(live_settings, "SELECT issued_at, count(*) AS n, count(DISTINCT site_id) AS sites, "
+                                  "min(valid_at) AS first, max(valid_at) AS last FROM forecasts GROUP BY ALL")
+    # Valid times from the issue hour (06:00) to the end of the 7th day: 7 x 24 - 6 hours per site.
+    assert counts.rows() == [(dt.datetime(2024, 2, 10, 6), len(CATALOG) * (7 * 24 - 6), len(CATALOG),
+                              dt.datetime(2024, 2, 10, 6), dt.datetime(2024, 2, 16, 23))]
