@@ -1,9 +1,15 @@
 """The metrics layer: dbt models over the warehouse, loaded as Dagster assets (STYLE.md pattern 5).
 
-Incremental models (`config.materialized:incremental`, e.g. `marts/daily_site_weather`) are one
-partitioned `@dbt_assets` that passes its UTC partition window to dbt as `min_date`/`max_date`;
-every other model is a second, unpartitioned `@dbt_assets`. Both write the DuckDB file, so both
-take the warehouse pool. dbt tests arrive as asset checks on the model they test.
+Incremental models (`config.materialized:incremental`: daily_site_weather, rolling_site_weather,
+station_completeness, provider_consensus, weather_anomalies) are one partitioned `@dbt_assets` that
+passes its UTC partition window to dbt as `min_date`/`max_date`; every other model (staging and
+intermediate views, forecast_skill) is a second, unpartitioned `@dbt_assets`. Both write the DuckDB
+file, so both take the warehouse pool. dbt tests arrive as asset checks on the model they test, and
+every model carries `AutomationCondition.eager()`.
+
+After a build of `marts/daily_site_weather`, its materialization carries a small chart (temperature
+band and precipitation of the latest weeks, one panel per site) as Markdown with an embedded PNG,
+which the Dagster UI renders in the materialization's metadata.
 
 Importing this module needs no manifest: the `@dbt_assets` are built in a cached factory called
 from `build_defs`, after the install/test path has run `dbt parse`.
@@ -11,8 +17,12 @@ from `build_defs`, after the install/test path has run `dbt parse`.
 
 # No `from __future__ import annotations`: Dagster reads the run-config class from the asset
 # function's live annotations, and a string "DbtConfig" does not resolve.
+import base64
+import datetime as dt
 import functools
+import io
 import json
+import math
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -28,6 +38,11 @@ from weather_assets.defs.common import METRICS_GROUP, WAREHOUSE_POOL, daily_part
 from weather_assets.settings import Settings
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
+DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
+CHART_METADATA_KEY = "weather_chart"
+CHART_DAYS = 28  # the latest four weeks of each site
+CHART_MAX_SITES = 12  # small multiples beyond this would be unreadable (and heavy) in the UI
+CHART_MAX_BYTES = 150_000
 
 
 class DbtConfig(dg.Config):
@@ -38,8 +53,9 @@ class DbtConfig(dg.Config):
 
 
 class WeatherDbtTranslator(DagsterDbtTranslator):
-    """One place for dbt keys and groups: `<schema>/<model>` in group `metrics`; sources keep the
-    `meta.dagster.asset_key` of `_sources.yml` (e.g. `warehouse/observations`)."""
+    """One place for dbt keys, groups and automation: `<schema>/<model>` in group `metrics` with
+    `AutomationCondition.eager()`; sources keep the `meta.dagster.asset_key` of `_sources.yml`
+    (e.g. `warehouse/observations`)."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -49,7 +65,13 @@ class WeatherDbtTranslator(DagsterDbtTranslator):
         # The custom schema (`+schema:` in dbt_project.yml, verbatim thanks to our
         # generate_schema_name) is the layer: marts/daily_site_weather, staging/stg_sites.
         layer = props["config"].get("schema") or props["fqn"][1]
-        return spec.replace_attributes(key=dg.AssetKey([layer, props["name"]]), group_name=METRICS_GROUP)
+        # eager(): rebuild when an upstream (partition) updates; on the partitioned asset it acts
+        # per partition, so a loaded day refreshes that day's marts.
+        return spec.replace_attributes(
+            key=dg.AssetKey([layer, props["name"]]),
+            group_name=METRICS_GROUP,
+            automation_condition=dg.AutomationCondition.eager(),
+        )
 
 
 def dbt_build_args(
@@ -97,7 +119,8 @@ def _row_counts(manifest: Mapping[str, Any], unique_ids: set[str], duckdb_path: 
 
 
 def stream_with_row_counts(invocation: DbtCliInvocation, duckdb_path: Path) -> Iterator[Any]:
-    """dagster-dbt's events with `dagster/row_count` on table models, counted after dbt exits.
+    """dagster-dbt's events with `dagster/row_count` on table models, counted after dbt exits, and
+    the weather chart on `marts/daily_site_weather` when dbt built it.
 
     Not `.fetch_row_counts()`: on DuckDB it opens the warehouse READ_ONLY from the step process
     while dbt still runs (racing dbt's own connects between nodes) and leaves that instance open,
@@ -120,11 +143,16 @@ def stream_with_row_counts(invocation: DbtCliInvocation, duckdb_path: Path) -> I
         for event in events
         if isinstance(event, dg.Output | dg.AssetMaterialization) and "unique_id" in event.metadata
     }
+    extra: dict[str, dict[str, dg.MetadataValue]] = {}
     try:
-        counts = _row_counts(invocation.manifest, built, duckdb_path)
+        for unique_id, count in _row_counts(invocation.manifest, built, duckdb_path).items():
+            extra[unique_id] = {"dagster/row_count": dg.MetadataValue.int(count)}
     except duckdb.Error as exc:  # metadata is a nicety: never fail a good dbt run over it
         dg.get_dagster_logger().warning(f"Could not count rows of dbt models in {duckdb_path}: {exc}")
-        counts = {}
+    if DAILY_WEATHER_UID in built:
+        chart = daily_weather_chart_metadata(duckdb_path)
+        if chart:
+            extra.setdefault(DAILY_WEATHER_UID, {}).update(chart)
 
     for event in events:
         unique_id = (
@@ -132,12 +160,136 @@ def stream_with_row_counts(invocation: DbtCliInvocation, duckdb_path: Path) -> I
             if isinstance(event, dg.Output | dg.AssetMaterialization) and "unique_id" in event.metadata
             else None
         )
-        if unique_id in counts:
-            row_count = {"dagster/row_count": dg.MetadataValue.int(counts[unique_id])}
-            event = event.with_metadata({**event.metadata, **row_count})
+        if unique_id in extra:
+            event = event.with_metadata({**event.metadata, **extra[unique_id]})
         yield event
     if failure is not None:
         raise failure
+
+
+# --- the weather chart on marts/daily_site_weather ---------------------------------------------
+
+
+def chart_rows(duckdb_path: Path, days: int = CHART_DAYS) -> list[tuple]:
+    """(site_id, source, local_date, temperature_min_c, temperature_max_c, precipitation_total_mm)
+    of each site's latest `days` local days in `marts.daily_site_weather`, sorted."""
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        return con.execute(
+            f"""
+            with latest as (
+                select site_id, max(local_date) as last_date from marts.daily_site_weather group by site_id
+            )
+            select d.site_id, d.source, d.local_date, d.temperature_min_c, d.temperature_max_c,
+                   d.precipitation_total_mm
+            from marts.daily_site_weather as d
+            inner join latest on d.site_id = latest.site_id
+            where d.local_date > latest.last_date - {int(days)}
+            order by d.site_id, d.source, d.local_date
+            """
+        ).fetchall()
+
+
+def render_weather_chart(rows: list[tuple], *, dpi: int = 80, max_sites: int = CHART_MAX_SITES) -> bytes:
+    """A PNG of small multiples, one panel per site (at most `max_sites`, alphabetical): the daily
+    temperature band (min to max, one band per source) on the left axis and the daily
+    precipitation (mean of the sources that report it) as bars on the right axis.
+
+    matplotlib's object API on the Agg canvas: no pyplot, no global backend or figure state.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+    from matplotlib.figure import Figure
+
+    by_site: dict[str, dict[str, list[tuple]]] = {}
+    for site_id, source, *values in rows:
+        by_site.setdefault(site_id, {}).setdefault(source, []).append(tuple(values))
+    sites = sorted(by_site)[:max_sites]
+    sources = sorted({source for per_source in by_site.values() for source in per_source})
+    # Blue (C0) is the precipitation's; the sources' bands take the other default colours.
+    colours = {source: f"C{1 + i % 9}" for i, source in enumerate(sources)}
+
+    ncols = min(3, max(1, len(sites)))
+    nrows = max(1, math.ceil(len(sites) / ncols))
+    fig = Figure(figsize=(4.0 * ncols, 2.4 * nrows), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(sites) :]:
+        ax.set_visible(False)
+    rain_axes = []
+    for ax, site_id in zip(axes, sites, strict=False):
+        precipitation: dict[dt.date, list[float]] = {}
+        for source, values in sorted(by_site[site_id].items()):
+            days = [d for d, *_ in values]
+            t_min = [math.nan if v is None else v for _, v, _, _ in values]
+            t_max = [math.nan if v is None else v for _, _, v, _ in values]
+            ax.fill_between(days, t_min, t_max, color=colours[source], alpha=0.35, linewidth=0, label=source)
+            ax.plot(days, t_max, color=colours[source], linewidth=0.8)
+            ax.plot(days, t_min, color=colours[source], linewidth=0.8)
+            for d, _, _, p in values:
+                if p is not None:
+                    precipitation.setdefault(d, []).append(p)
+        rain = ax.twinx()
+        rain_axes.append(rain)
+        rain_days = sorted(precipitation)
+        rain_mm = [sum(precipitation[d]) / len(precipitation[d]) for d in rain_days]
+        rain.bar(rain_days, rain_mm, width=0.8, color="C0", alpha=0.5, label="precipitation (mm)")
+        # Bars in the lower part of the panel, under the temperature band; 5 mm at least.
+        rain.set_ylim(0, max([5.0, *rain_mm]) * 1.6)
+        rain.set_ylabel("mm", fontsize=7)
+        rain.tick_params(labelsize=7)
+        ax.set_zorder(rain.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.set_title(site_id, fontsize=9)
+        ax.set_ylabel("°C", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=5))
+        ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
+        ax.grid(alpha=0.25, linewidth=0.5)
+    if sites:
+        handles: list[Any] = []
+        labels: list[str] = []
+        for ax in [*axes[: len(sites)], *rain_axes]:  # a source may be missing from the first site
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                if label not in labels:
+                    handles.append(handle)
+                    labels.append(label)
+        fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)), fontsize=7, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def weather_chart_markdown(rows: list[tuple], *, days: int = CHART_DAYS) -> str | None:
+    """The chart as Markdown with the PNG inline (`data:` URI, which the Dagster UI's Markdown
+    renderer allows for images), plus a caption; None when there is nothing to draw. Shrinks the
+    resolution until the PNG is under CHART_MAX_BYTES."""
+    if not rows:
+        return None
+    for dpi in (80, 64, 50, 40):
+        png = render_weather_chart(rows, dpi=dpi)
+        if len(png) <= CHART_MAX_BYTES:
+            break
+    n_sites = len({row[0] for row in rows})
+    shown = min(n_sites, CHART_MAX_SITES)
+    more = f" ({n_sites - shown} more not shown)" if n_sites > shown else ""
+    image = base64.b64encode(png).decode("ascii")
+    return (
+        f"![Daily temperature band and precipitation, latest {days} local days per site]"
+        f"(data:image/png;base64,{image})\n\n"
+        f"Latest {days} local days of {shown} site(s){more}. Band: daily min–max temperature per source "
+        "(°C, left axis); bars: daily precipitation, mean of the sources (mm, right axis)."
+    )
+
+
+def daily_weather_chart_metadata(duckdb_path: Path) -> dict[str, dg.MetadataValue]:
+    """`{CHART_METADATA_KEY: md}` for the daily mart's materialization, or {} (logged) when the
+    chart cannot be drawn: a chart must never fail a good dbt run."""
+    try:
+        markdown = weather_chart_markdown(chart_rows(duckdb_path))
+    except Exception as exc:  # matplotlib missing, file locked, ...
+        dg.get_dagster_logger().warning(f"Could not draw the daily weather chart from {duckdb_path}: {exc!r}")
+        return {}
+    return {CHART_METADATA_KEY: dg.MetadataValue.md(markdown)} if markdown else {}
 
 
 def _manifest_path(project: DbtProject) -> Path:

@@ -1,10 +1,14 @@
 """The metrics layer's Dagster wiring (weather_assets/defs/metrics.py): keys, deps, partitions,
-checks, the dbt arguments, and two real runs through `materialize()`."""
+checks, automation, the dbt arguments, the weather chart, and two real runs through `materialize()`."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
 import json
+import re
+import struct
 from importlib import resources
 
 import dagster as dg
@@ -13,14 +17,30 @@ import pytest
 
 from weather_assets.defs import metrics
 from weather_assets.defs.common import METRICS_GROUP, WAREHOUSE_POOL, daily_partitions
+from weather_assets.settings import Settings
 
 MART = dg.AssetKey(["marts", "daily_site_weather"])
+ROLLING = dg.AssetKey(["marts", "rolling_site_weather"])
+COMPLETENESS = dg.AssetKey(["marts", "station_completeness"])
+CONSENSUS = dg.AssetKey(["marts", "provider_consensus"])
+ANOMALIES = dg.AssetKey(["marts", "weather_anomalies"])
+SKILL = dg.AssetKey(["marts", "forecast_skill"])
+PHYSICS = dg.AssetKey(["intermediate", "int_observations_physics"])
 STG_OBSERVATIONS = dg.AssetKey(["staging", "stg_observations"])
 STG_SITES = dg.AssetKey(["staging", "stg_sites"])
+STG_FORECASTS = dg.AssetKey(["staging", "stg_forecasts"])
+STG_REJECTED = dg.AssetKey(["staging", "stg_rejected_observations"])
 WAREHOUSE_OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
 WAREHOUSE_SITES = dg.AssetKey(["warehouse", "sites"])
+WAREHOUSE_FORECASTS = dg.AssetKey(["warehouse", "forecasts"])
+WAREHOUSE_REJECTED = dg.AssetKey(["warehouse", "rejected_observations"])
+INCREMENTAL = {MART, ROLLING, COMPLETENESS, CONSENSUS, ANOMALIES}
+UNPARTITIONED = {STG_OBSERVATIONS, STG_SITES, STG_FORECASTS, STG_REJECTED, PHYSICS, SKILL}
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 HUMIDITY_CHECK = "accepted_range_daily_site_weather_relative_humidity_mean_pct__100__0"
+CONSENSUS_RANGE_CHECKS = {
+    f"measure_in_physical_range_provider_consensus_{c}" for c in ("mean_value", "min_value", "max_value")
+}
 
 
 @pytest.fixture
@@ -41,9 +61,18 @@ def test_importing_the_module_builds_nothing():
 def test_asset_keys_groups_and_kinds(defs):
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs() if "dbt" in spec.kinds}
 
-    assert set(specs) == {MART, STG_OBSERVATIONS, STG_SITES}
+    assert set(specs) == INCREMENTAL | UNPARTITIONED
     assert {spec.group_name for spec in specs.values()} == {METRICS_GROUP}
     assert all({"dbt", "duckdb"} <= spec.kinds for spec in specs.values())
+
+
+def test_every_model_is_eager(defs):
+    specs = [spec for spec in defs.resolve_all_asset_specs() if "dbt" in spec.kinds]
+
+    assert len(specs) == len(INCREMENTAL | UNPARTITIONED)
+    assert all(spec.automation_condition == dg.AutomationCondition.eager() for spec in specs), [
+        spec.key for spec in specs if spec.automation_condition != dg.AutomationCondition.eager()
+    ]
 
 
 def test_deps_reach_the_warehouse_assets(defs):
@@ -54,7 +83,14 @@ def test_deps_reach_the_warehouse_assets(defs):
 
     assert deps(STG_OBSERVATIONS) == {WAREHOUSE_OBSERVATIONS}
     assert deps(STG_SITES) == {WAREHOUSE_SITES}
+    assert deps(STG_FORECASTS) == {WAREHOUSE_FORECASTS}
+    assert deps(STG_REJECTED) == {WAREHOUSE_REJECTED}
+    assert deps(PHYSICS) == {STG_OBSERVATIONS}
     assert deps(MART) == {STG_OBSERVATIONS, STG_SITES}
+    assert deps(ROLLING) == {MART}
+    assert deps(COMPLETENESS) == {STG_OBSERVATIONS, STG_REJECTED, STG_SITES}
+    assert deps(CONSENSUS) == deps(ANOMALIES) == {PHYSICS, STG_SITES}
+    assert deps(SKILL) == {STG_FORECASTS, STG_OBSERVATIONS, STG_SITES}
 
 
 def test_merges_with_the_assets_that_write_the_sources(defs, settings):
@@ -76,10 +112,10 @@ def test_merges_with_the_assets_that_write_the_sources(defs, settings):
 def test_incremental_models_are_daily_partitioned_single_run_and_pooled(dbt_assets, settings):
     incremental, rest = dbt_assets
 
-    assert incremental.keys == {MART}
+    assert incremental.keys == INCREMENTAL
     assert incremental.partitions_def == daily_partitions(settings)
     assert incremental.backfill_policy == dg.BackfillPolicy.single_run()
-    assert rest.keys == {STG_OBSERVATIONS, STG_SITES}
+    assert rest.keys == UNPARTITIONED
     assert rest.partitions_def is None
     assert incremental.op.pool == rest.op.pool == WAREHOUSE_POOL
 
@@ -91,15 +127,21 @@ def test_the_factory_is_cached_per_settings(dbt_assets, settings):
 def test_dbt_tests_are_asset_checks(dbt_assets):
     incremental, rest = dbt_assets
 
-    assert {key.asset_key for key in incremental.check_keys} == {MART}
-    assert {key.asset_key for key in rest.check_keys} == {STG_OBSERVATIONS, STG_SITES}
+    assert {key.asset_key for key in incremental.check_keys} == INCREMENTAL
+    assert {key.asset_key for key in rest.check_keys} == UNPARTITIONED
     names = {key.name for key in incremental.check_keys}
     assert {
         "unique_combination_daily_site_weather_site_id__source__local_date",
         "relationships_daily_site_weather_site_id__site_id__ref_stg_sites_",
         "not_null_daily_site_weather_local_date",
         HUMIDITY_CHECK,
+        *CONSENSUS_RANGE_CHECKS,
     } <= names
+    # Every mart: a unique key and a relationship to the sites.
+    for key in INCREMENTAL | {SKILL}:
+        checks = {c.name for c in incremental.check_keys | rest.check_keys if c.asset_key == key}
+        assert any(name.startswith(f"unique_combination_{key.path[-1]}_") for name in checks), key
+        assert f"relationships_{key.path[-1]}_site_id__site_id__ref_stg_sites_" in checks, key
     assert dg.AssetCheckKey(STG_SITES, "unique_stg_sites_site_id") in rest.check_keys
 
 
@@ -136,7 +178,7 @@ def test_dbt_build_args_for_a_range_a_full_refresh_and_no_window(tmp_path, monke
 # --- real runs ---------------------------------------------------------------------------------
 
 
-def make_warehouse(path, *, bad_humidity: bool = False) -> None:
+def make_warehouse(path) -> None:
     """Two sites, hourly observations over UTC 2024-01-13 .. 2024-01-19."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as con:
@@ -153,34 +195,56 @@ def make_warehouse(path, *, bad_humidity: bool = False) -> None:
             " from (values ('kolkata'), ('anchorage')) as s(site_id),"
             " generate_series(timestamp '2024-01-13', timestamp '2024-01-18 23:00', interval 1 hour) as g(ts)"
         )
-        if bad_humidity:
-            con.execute("update observations set relative_humidity_pct = 120 where site_id = 'kolkata'")
 
 
-@pytest.fixture
-def dbt_scratch_target(dbt_manifest, monkeypatch, tmp_path):
-    """Keep each invocation's artifacts out of the repository's dbt_project/target."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt_target"))
+@dataclasses.dataclass(frozen=True)
+class Backfill:
+    settings: Settings
+    defs: dg.Definitions
+    incremental: dg.AssetsDefinition
+    rest: dg.AssetsDefinition
+    views: dg.ExecuteInProcessResult
+    result: dg.ExecuteInProcessResult
 
 
-def test_materialize_builds_the_window_and_reports_checks_and_row_counts(
-    settings, defs, dbt_assets, dbt_scratch_target
-):
-    make_warehouse(settings.duckdb_path)
-    incremental, rest = dbt_assets
+@pytest.fixture(scope="module")
+def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
+    """The views, then a two-day single-run backfill of the incremental models, through
+    `materialize()` on a fresh warehouse: shared by the tests below (each dbt run through Dagster
+    costs ~10 s). dbt artifacts go to the data dir, never the repository's dbt_project/target."""
+    settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_TARGET_PATH", str(settings.data_dir / "dbt_target"))
+        defs = metrics.build_defs(settings)
+        incremental, rest = metrics.build_dbt_assets(settings)
+        make_warehouse(settings.duckdb_path)
+        views = dg.materialize([rest], resources=defs.resources)
+        # UTC [2024-01-15, 2024-01-17) as one dbt invocation.
+        tags = dict(zip(RANGE_TAGS, ("2024-01-15", "2024-01-16"), strict=True))
+        result = dg.materialize([incremental], resources=defs.resources, tags=tags)
+    return Backfill(settings, defs, incremental, rest, views, result)
 
-    views = dg.materialize([rest], resources=defs.resources)
-    assert views.success
-    assert {e.asset_key for e in views.get_asset_materialization_events()} == {STG_OBSERVATIONS, STG_SITES}
 
-    # A two-day single-run backfill is one dbt invocation over UTC [2024-01-15, 2024-01-17).
-    result = dg.materialize(
-        [incremental], resources=defs.resources, tags=dict(zip(RANGE_TAGS, ("2024-01-15", "2024-01-16"), strict=True))
-    )
+def chart_png(markdown: str) -> bytes:
+    match = re.search(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    assert match, markdown[:200]
+    return base64.b64decode(match.group(1))
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])  # IHDR width, height
+
+
+def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfill):
+    assert backfill.views.success
+    assert {e.asset_key for e in backfill.views.get_asset_materialization_events()} == UNPARTITIONED
+    result = backfill.result
 
     assert result.success
-    with duckdb.connect(str(settings.duckdb_path)) as con:  # read-write: nothing in this process holds the file
+    with duckdb.connect(str(backfill.settings.duckdb_path), read_only=True) as con:
         days = con.execute("select site_id, local_date from marts.daily_site_weather order by all").fetchall()
+        hours = con.execute("select min(observed_at), max(observed_at) from marts.provider_consensus").fetchall()
     assert days == [
         ("anchorage", dt.date(2024, 1, 14)),
         ("anchorage", dt.date(2024, 1, 15)),
@@ -189,24 +253,127 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(
         ("kolkata", dt.date(2024, 1, 16)),
         ("kolkata", dt.date(2024, 1, 17)),
     ]
-    # One materialization per partition of the range, each with the table's row count.
+    assert hours == [(dt.datetime(2024, 1, 15), dt.datetime(2024, 1, 16, 23))]  # the UTC window only
+    # One materialization per partition of the range and mart, each with the table's row count:
+    # 6 local days; consensus 2 sites x 48 h x 3 measures (temperature, humidity, dew point);
+    # no anomalies (6 days of history < the 7-day minimum baseline).
     materializations = result.get_asset_materialization_events()
-    assert sorted((e.asset_key, e.partition) for e in materializations) == [(MART, "2024-01-15"), (MART, "2024-01-16")]
-    assert {e.materialization.metadata["dagster/row_count"].value for e in materializations} == {6}
+    assert sorted((e.asset_key.to_user_string(), e.partition) for e in materializations) == sorted(
+        (key.to_user_string(), day) for key in INCREMENTAL for day in ("2024-01-15", "2024-01-16")
+    )
+    row_counts = {e.asset_key: e.materialization.metadata["dagster/row_count"].value for e in materializations}
+    assert row_counts == {MART: 6, ROLLING: 6, COMPLETENESS: 6, CONSENSUS: 2 * 48 * 3, ANOMALIES: 0}
     evaluations = result.get_asset_check_evaluations()
-    assert {e.asset_check_key for e in evaluations} == incremental.check_keys
+    assert {e.asset_check_key for e in evaluations} == backfill.incremental.check_keys
     assert all(e.passed for e in evaluations)
 
 
-def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(settings, defs, dbt_assets, dbt_scratch_target):
-    make_warehouse(settings.duckdb_path, bad_humidity=True)
-    incremental, rest = dbt_assets
-    assert dg.materialize([rest], resources=defs.resources).success
+def test_the_daily_mart_materialization_carries_a_small_chart(backfill):
+    materializations = backfill.result.get_asset_materialization_events()
+    charts = {
+        (e.asset_key, e.partition): e.materialization.metadata.get(metrics.CHART_METADATA_KEY) for e in materializations
+    }
+    daily = [chart for (key, _), chart in charts.items() if key == MART]
+    assert len(daily) == 2 and all(isinstance(c, dg.MarkdownMetadataValue) for c in daily)
+    assert all(chart is None for (key, _), chart in charts.items() if key != MART)
+    png = chart_png(daily[0].value)
+    assert len(png) < 150_000
+    width, height = png_size(png)
+    assert 300 < width < 1200 and 100 < height < 1000  # two panels, side by side
+    assert "Latest 28 local days of 2 site(s)" in daily[0].value
 
-    result = dg.materialize([incremental], resources=defs.resources, partition_key="2024-01-15", raise_on_error=False)
+
+def test_every_model_column_is_documented_and_every_documented_column_exists(backfill, dbt_manifest):
+    """The YAML docs and the built relations agree, column for column (and every model has a
+    description)."""
+    manifest = json.loads(dbt_manifest.read_text())
+    models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
+    assert len(models) == len(INCREMENTAL | UNPARTITIONED)
+    with duckdb.connect(str(backfill.settings.duckdb_path), read_only=True) as con:
+        for node in models:
+            built = [
+                name
+                for (name,) in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+                    " order by ordinal_position",
+                    [node["schema"], node["alias"]],
+                ).fetchall()
+            ]
+            documented = {name: column["description"].strip() for name, column in node["columns"].items()}
+            assert node["description"].strip(), node["name"]
+            assert set(built) == set(documented), (node["name"], set(built) ^ set(documented))
+            assert all(documented.values()), (node["name"], [c for c, d in documented.items() if not d])
+
+
+def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(backfill, monkeypatch):
+    """On a subset (just the daily mart; its views exist from the backfill). Runs after the
+    backfill's tests: it corrupts the shared warehouse."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(backfill.settings.data_dir / "dbt_target"))
+    with duckdb.connect(str(backfill.settings.duckdb_path)) as con:
+        con.execute("update observations set relative_humidity_pct = 120 where site_id = 'kolkata'")
+
+    result = dg.materialize(
+        [backfill.incremental],
+        resources=backfill.defs.resources,
+        partition_key="2024-01-15",
+        selection=[MART],
+        raise_on_error=False,
+    )
 
     assert not result.success
     failed = {e.asset_check_key.name for e in result.get_asset_check_evaluations() if not e.passed}
     assert failed == {HUMIDITY_CHECK}
     # dbt built the model before its test failed; the materialization is still recorded.
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [MART]
+
+
+# --- the chart, without dbt ---------------------------------------------------------------------
+
+
+def chart_rows(n_sites: int, days: int = 28, sources: tuple[str, ...] = ("open-meteo", "nws")) -> list[tuple]:
+    first = dt.date(2024, 1, 1)
+    return [
+        (f"site_{s:02d}", source, first + dt.timedelta(days=d), -5.0 + d % 7, 5.0 + d % 5, None if d % 9 else 2.5)
+        for s in range(n_sites)
+        for source in sources
+        for d in range(days)
+    ]
+
+
+def test_the_chart_stays_small_for_many_sites_and_says_what_it_leaves_out():
+    markdown = metrics.weather_chart_markdown(chart_rows(n_sites=15))
+
+    png = chart_png(markdown)
+    assert len(png) < metrics.CHART_MAX_BYTES
+    width, height = png_size(png)
+    assert width < 1200 and height < 1200  # 3 columns x 4 rows of panels at most
+    assert "Latest 28 local days of 12 site(s) (3 more not shown)" in markdown
+
+
+def test_a_site_without_precipitation_or_temperatures_still_charts():
+    rows = [(site, "open-meteo", dt.date(2024, 1, 1) + dt.timedelta(days=d), t, t, None) for site, t in
+            (("dry", 1.0), ("blank", None)) for d in range(3)]  # fmt: skip
+
+    assert png_size(chart_png(metrics.weather_chart_markdown(rows)))[0] > 0
+
+
+def test_no_rows_no_chart_and_a_broken_warehouse_never_fails_the_run(tmp_path):
+    assert metrics.weather_chart_markdown([]) is None
+    assert metrics.daily_weather_chart_metadata(tmp_path / "missing.duckdb") == {}
+
+
+def test_chart_rows_are_each_sites_latest_weeks(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.daily_site_weather as select site_id, 'open-meteo' as source, d::date as local_date,"
+            " 1.0 as temperature_min_c, 2.0 as temperature_max_c, 0.5 as precipitation_total_mm"
+            " from (values ('a', date '2024-03-31'), ('b', date '2024-02-29')) as s(site_id, last_day),"
+            " generate_series(date '2024-01-01', last_day, interval 1 day) as g(d)"
+        )
+    rows = metrics.chart_rows(path, days=28)
+
+    by_site = {site: [r[2] for r in rows if r[0] == site] for site in ("a", "b")}
+    assert (min(by_site["a"]), max(by_site["a"]), len(by_site["a"])) == (dt.date(2024, 3, 4), dt.date(2024, 3, 31), 28)
+    assert (min(by_site["b"]), max(by_site["b"]), len(by_site["b"])) == (dt.date(2024, 2, 2), dt.date(2024, 2, 29), 28)

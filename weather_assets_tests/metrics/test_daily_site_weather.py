@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 import pytest
-from dbt.cli.main import dbtRunnerResult
+
+from weather_assets_tests.metrics.helpers import failed_nodes, insert_rows
 
 SOURCE = "open_meteo"
 SITES = {"kolkata": "Asia/Kolkata", "anchorage": "America/Anchorage", "berlin": "Europe/Berlin"}
@@ -42,6 +43,9 @@ COLUMNS = (
     "last_observed_at",
 )
 WINDOW = ("2024-01-15", "2024-01-16")  # one UTC partition day
+# This mart and what it reads (faster builds); the project's `indirect_selection: buildable`
+# leaves out the other marts' tests that also read stg_sites (relationships).
+SELECT = ("--select", "+daily_site_weather")
 
 
 def hours(start: str, end: str) -> list[dt.datetime]:
@@ -137,10 +141,12 @@ def insert_fixture_rows(con: duckdb.DuckDBPyConnection) -> None:
         "insert into sites values (?, ?, 0, 0, ?, null, null, true, ?)",
         [(site, site.title(), tz, now) for site, tz in SITES.items()],
     )
-    con.executemany(
-        "insert into observations (site_id, source, observed_at, temperature_c, relative_humidity_pct,"
-        " precipitation_mm, wind_gust_ms, ingestion_run_id, ingested_at) values (?, ?, ?, ?, ?, ?, ?, 'test', ?)",
+    insert_rows(
+        con,
+        "observations",
+        ("site_id", "source", "observed_at", *MEASURES, "ingested_at"),
         [(site, SOURCE, h, *(v[m] for m in MEASURES), now) for (site, h), v in OBSERVATIONS.items()],
+        constants={"ingestion_run_id": "'test'"},
     )
 
 
@@ -214,40 +220,38 @@ def assert_same_rows(actual: pl.DataFrame, expected: pl.DataFrame) -> None:
                 assert got[column] == want[column], (column, want)
 
 
-def failed_nodes(result: dbtRunnerResult) -> set[str]:
-    """dbt models or tests that errored or failed in a run."""
-    if result.result is None:
-        return set()
-    return {r.node.name for r in result.result.results if str(r.status) in {"error", "fail"}}
-
-
 @pytest.fixture
 def warehouse(warehouse_path):
+    """The fixture rows in a fresh warehouse, nothing built (tests that run dbt themselves)."""
     with duckdb.connect(str(warehouse_path)) as con:
         insert_fixture_rows(con)
     return warehouse_path
 
 
-def test_full_build_matches_an_independent_computation(warehouse, run_dbt):
-    result = run_dbt("build")
+@pytest.fixture(scope="module")
+def built(module_warehouse_path, module_run_dbt):
+    """The fixture rows, built once for the read-only tests of this module."""
+    with duckdb.connect(str(module_warehouse_path)) as con:
+        insert_fixture_rows(con)
+    result = module_run_dbt("build", *SELECT)
     assert result.success, failed_nodes(result) or result.exception
+    return module_warehouse_path
 
-    assert_same_rows(read_mart(warehouse), expected_table())
+
+def test_full_build_matches_an_independent_computation(built):
+    assert_same_rows(read_mart(built), expected_table())
 
 
-def test_views_survive_attaching_the_file_under_another_name(warehouse, run_dbt):
+def test_views_survive_attaching_the_file_under_another_name(built):
     """Views reference `main.<table>`, not the file's catalog name (macros/relations.sql)."""
-    assert run_dbt("build").success
-
     with duckdb.connect() as con:
-        con.execute(f"attach '{warehouse}' as elsewhere (read_only)")
+        con.execute(f"attach '{built}' as elsewhere (read_only)")
         [(n,)] = con.execute("select count(*) from elsewhere.staging.stg_observations").fetchall()
     assert n == len(OBSERVATIONS)
 
 
-def test_hand_computed_site_days(warehouse, run_dbt):
-    assert run_dbt("build").success
-    table = read_mart(warehouse)
+def test_hand_computed_site_days(built):
+    table = read_mart(built)
 
     # Anchorage 2024-01-15 (UTC-9): hour 5 has no temperature, hour 11 has nothing at all.
     temps = [-20.0 + 0.5 * i for i in range(24) if i not in (5, 11)]
@@ -290,7 +294,7 @@ def test_hand_computed_site_days(warehouse, run_dbt):
 
 
 def test_window_run_recomputes_overlapping_local_days_and_is_idempotent(warehouse, run_dbt):
-    first = run_dbt("build", window=WINDOW)
+    first = run_dbt("build", *SELECT, window=WINDOW)
     assert first.success, failed_nodes(first) or first.exception
     windowed = read_mart(warehouse)
     # Local days overlapping UTC [2024-01-15, 2024-01-16): Kolkata 01-15 (from 01-14 18:30 UTC)
@@ -305,13 +309,13 @@ def test_window_run_recomputes_overlapping_local_days_and_is_idempotent(warehous
     expected = expected_table()
     assert_same_rows(windowed, expected.join(windowed.select(KEY), on=KEY).sort(KEY))
 
-    assert run_dbt("build", window=WINDOW).success
+    assert run_dbt("build", *SELECT, window=WINDOW).success
     assert read_mart(warehouse).equals(windowed)  # same rows, no duplicates
 
     # Without the vars every day is (re)computed; a window afterwards replaces, never duplicates.
-    assert run_dbt("build").success
+    assert run_dbt("build", *SELECT).success
     assert_same_rows(read_mart(warehouse), expected)
-    assert run_dbt("build", window=WINDOW).success
+    assert run_dbt("build", *SELECT, window=WINDOW).success
     assert_same_rows(read_mart(warehouse), expected)
 
 
@@ -323,14 +327,14 @@ def test_dbt_tests_fail_on_a_bad_row(warehouse, run_dbt):
             [SOURCE],
         )
 
-    result = run_dbt("build")
+    result = run_dbt("build", *SELECT)
 
     assert not result.success
     assert failed_nodes(result) == {"accepted_range_daily_site_weather_relative_humidity_mean_pct__100__0"}
 
 
 def test_a_half_set_window_is_refused(warehouse, run_dbt):
-    result = run_dbt("build", extra_vars={"min_date": "2024-01-15"})
+    result = run_dbt("build", *SELECT, extra_vars={"min_date": "2024-01-15"})
 
     assert not result.success
     assert "Set both vars min_date and max_date" in str(result.exception)
