@@ -40,6 +40,10 @@ history: install
 test: install
 	$(BIN)/python -m pytest
 
+## make bench: benchmarks, not part of `make test` (a year x 50 sites vs the floor, per-run overhead, validation, API economy; ~6-8 min)
+bench: install
+	$(BIN)/python -m bench.run
+
 lint: install
 	$(BIN)/ruff check weather_assets weather_assets_tests
 

@@ -1,0 +1,1 @@
+"""Benchmarks for weather_assets (`make bench`); see bench/README.md."""
