@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from weather_assets.defs import automation, ingest, metrics, resources, warehouse
+from weather_assets.defs import automation, ingest, metrics, resources, sensors, warehouse
 from weather_assets.settings import Settings
 
 
@@ -19,6 +19,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         warehouse.build_defs(settings),
         metrics.build_defs(settings),
         automation.build_defs(settings),
+        sensors.build_defs(settings),
     )
 
 

@@ -1,8 +1,8 @@
 """The configuration contract of DESIGN.md §3, read from the environment in one place.
 
 Every `WEATHER_ASSETS_*` variable is read here and nowhere else; resources and assets receive a
-frozen `Settings`. Secrets are *not* read here: `defs/resources.py` wires them as `dg.EnvVar` only
-when they are set, so their values never pass through this object.
+frozen `Settings`. Secrets are *not* read here: only whether they are set. `defs/resources.py` wires
+them as `dg.EnvVar` only when they are set, so their values never pass through this object.
 """
 
 from __future__ import annotations
@@ -25,6 +25,17 @@ DEFAULT_OPEN_METEO_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 KEYLESS_PROVIDERS = ("open_meteo",)
 KEYED_PROVIDERS: dict[str, str] = {}  # provider -> env var holding its secret
 
+# Days the daily history schedule loads per tick: the newest complete day plus the days before it
+# that the provider may still revise. Per provider: WEATHER_ASSETS_<PROVIDER>_REPULL_DAYS.
+DEFAULT_REPULL_DAYS = 5
+MAX_REPULL_DAYS = 366
+# A secret: Settings records only whether it is set (defs/resources.py reads it through dg.EnvVar).
+ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
+
+
+def repull_days_var(provider: str) -> str:
+    return f"{PREFIX}{provider.upper()}_REPULL_DAYS"
+
 
 class SettingsError(ValueError):
     """A WEATHER_ASSETS_* variable has a value we cannot use."""
@@ -44,6 +55,13 @@ class Settings:
     offline: bool
     open_meteo_archive_url: str
     open_meteo_forecast_url: str
+    # (provider, days) for every known provider; a tuple so Settings stays hashable (it keys caches).
+    repull_days: tuple[tuple[str, int], ...] = ()
+    alert_webhook_set: bool = False  # WEATHER_ASSETS_ALERT_WEBHOOK_URL is set (its value is not read here)
+
+    def repull_days_for(self, provider: str) -> int:
+        """Days the daily history schedule of `provider` loads per tick (newest complete day included)."""
+        return dict(self.repull_days).get(provider, DEFAULT_REPULL_DAYS)
 
     @property
     def landing_dir(self) -> Path:
@@ -96,6 +114,20 @@ class Settings:
                 f"{PREFIX}OFFLINE={offline_raw!r}: use 1 to replay recorded payloads, 0 or unset"
             )
 
+        repull_days = []
+        for provider in known:
+            raw = (env.get(repull_days_var(provider)) or "").strip()
+            try:
+                days = int(raw) if raw else DEFAULT_REPULL_DAYS
+            except ValueError:
+                days = 0
+            if not 1 <= days <= MAX_REPULL_DAYS:
+                raise SettingsError(
+                    f"{repull_days_var(provider)}={raw!r}: expected a whole number of days from 1 (only the "
+                    f"newest complete day) to {MAX_REPULL_DAYS}; default {DEFAULT_REPULL_DAYS}"
+                )
+            repull_days.append((provider, days))
+
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
@@ -105,4 +137,6 @@ class Settings:
             offline=offline_raw in {"1", "true", "yes"},
             open_meteo_archive_url=get("OPEN_METEO_ARCHIVE_URL") or DEFAULT_OPEN_METEO_ARCHIVE_URL,
             open_meteo_forecast_url=get("OPEN_METEO_FORECAST_URL") or DEFAULT_OPEN_METEO_FORECAST_URL,
+            repull_days=tuple(repull_days),
+            alert_webhook_set=bool((env.get(ALERT_WEBHOOK_URL_VAR) or "").strip()),
         )

@@ -118,6 +118,102 @@ def test_history_schedule_skips_before_the_start_date(defs):
         assert not result.run_requests and "before WEATHER_ASSETS_START_DATE" in result.skip_message
 
 
+@pytest.mark.parametrize(
+    ("repull", "tick", "first", "last"),
+    [
+        # WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS=1: only the newest complete day (tick minus the 2-day lag).
+        ("1", dt.datetime(2024, 3, 10, 6, tzinfo=dt.UTC), "2024-03-08", "2024-03-08"),
+        # 10 days: the newest complete day and the 9 before it.
+        ("10", dt.datetime(2024, 3, 10, 6, tzinfo=dt.UTC), "2024-02-28", "2024-03-08"),
+        # Across a month end, the window is still counted in days.
+        ("5", dt.datetime(2024, 3, 2, 6, tzinfo=dt.UTC), "2024-02-25", "2024-02-29"),
+    ],
+)
+def test_history_schedule_trailing_window_is_configurable_per_provider(tmp_path, dbt_manifest, repull, tick, first,
+                                                                       last):
+    settings = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d"), "WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS": repull}
+    )
+    with dg.instance_for_test() as instance:
+        schedule = build_defs(settings).resolve_schedule_def("open_meteo_history_schedule")
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+        assert request.partition_key_range == dg.PartitionKeyRange(first, last)
+        assert request.job_name == "open_meteo_history_job"
+        assert f"({repull} days: WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS)" in schedule.description
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "five", "367"])
+def test_repull_days_setting_is_validated(bad):
+    with pytest.raises(ValueError, match=f"WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS='{bad}'"):
+        Settings.from_env({"WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS": bad})
+
+
+def test_history_schedule_respects_the_publication_lag_at_any_tick_hour(defs):
+    """Whatever instant the tick is evaluated at, the newest day is the UTC date minus the lag."""
+    with dg.instance_for_test() as instance:
+        schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
+        for hour in (0, 6, 23):
+            tick = dt.datetime(2024, 2, 1, hour, 59, tzinfo=dt.UTC)
+            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+            (request,) = schedule.evaluate_tick(context).run_requests
+            assert request.partition_key_range == dg.PartitionKeyRange("2024-01-26", "2024-01-30")
+
+
+def test_forecast_schedule_ticks_every_six_hours(defs):
+    with dg.instance_for_test() as instance:
+        schedule = defs.resolve_schedule_def("open_meteo_forecast_schedule")
+        assert schedule.cron_schedule == "15 */6 * * *" and schedule.execution_timezone == "UTC"
+        assert schedule.job.name == "open_meteo_forecast_job"
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=dt.datetime(2024, 3, 1, 12, 15, tzinfo=dt.UTC)
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests
+        assert request.partition_key is None  # unpartitioned snapshot: one run per tick
+
+
+def test_next_ticks_are_the_documented_times(defs):
+    """What the UI lists as upcoming ticks: 06:00 UTC daily, and 00:15/06:15/12:15/18:15 UTC."""
+    from dagster._utils.schedules import cron_string_iterator
+
+    def next_ticks(name: str, n: int) -> list[str]:
+        schedule = defs.resolve_schedule_def(name)
+        start = dt.datetime(2024, 3, 9, 23, 0, tzinfo=dt.UTC).timestamp()
+        ticks = cron_string_iterator(start, schedule.cron_schedule, schedule.execution_timezone)
+        return [f"{next(ticks):%Y-%m-%dT%H:%M%z}" for _ in range(n)]
+
+    with dg.instance_for_test():
+        assert next_ticks("open_meteo_history_schedule", 2) == ["2024-03-10T06:00+0000", "2024-03-11T06:00+0000"]
+        assert next_ticks("open_meteo_forecast_schedule", 3) == [
+            "2024-03-10T00:15+0000",
+            "2024-03-10T06:15+0000",
+            "2024-03-10T12:15+0000",
+        ]
+
+
+def test_schedules_run_by_default_online_and_stay_off_offline(tmp_path, dbt_manifest):
+    """Online the platform runs itself; offline a real-time tick would ask for days the recording lacks."""
+    for offline, expected in (("0", dg.DefaultScheduleStatus.RUNNING), ("1", dg.DefaultScheduleStatus.STOPPED)):
+        settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_OFFLINE": offline})
+        with dg.instance_for_test():
+            repo = build_defs(settings).get_repository_def()
+            assert {s.name: s.default_status for s in repo.schedule_defs} == {
+                "open_meteo_history_schedule": expected,
+                "open_meteo_forecast_schedule": expected,
+            }
+
+
+def test_sensors_are_running_by_default(defs):
+    with dg.instance_for_test():
+        repo = defs.get_repository_def()
+        assert {s.name: s.default_status for s in repo.sensor_defs} == {
+            "automation_condition_sensor": dg.DefaultSensorStatus.RUNNING,
+            "site_catalog_sensor": dg.DefaultSensorStatus.RUNNING,
+            "run_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
+            "asset_check_failure_alert_sensor": dg.DefaultSensorStatus.RUNNING,
+        }
+
+
 def test_providers_setting_controls_the_graph(tmp_path, dbt_manifest):
     with pytest.raises(ValueError, match="unknown provider.*nope"):
         Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo,nope"})

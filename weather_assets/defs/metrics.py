@@ -34,6 +34,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
 
 from weather_assets.dbt_project import dbt_project
+from weather_assets.defs.automation import unpartitioned_downstream_condition
 from weather_assets.defs.common import METRICS_GROUP, WAREHOUSE_POOL, daily_partitions
 from weather_assets.settings import Settings
 
@@ -65,12 +66,13 @@ class WeatherDbtTranslator(DagsterDbtTranslator):
         # The custom schema (`+schema:` in dbt_project.yml, verbatim thanks to our
         # generate_schema_name) is the layer: marts/daily_site_weather, staging/stg_sites.
         layer = props["config"].get("schema") or props["fqn"][1]
-        # eager(): rebuild when an upstream (partition) updates; on the partitioned asset it acts
-        # per partition, so a loaded day refreshes that day's marts.
+        # eager(): rebuild when an upstream (partition) updates; on the partitioned (incremental)
+        # asset it acts per partition, so a loaded day refreshes that day's marts. Unpartitioned
+        # models over the daily history must not wait for "no partition missing", which never holds.
+        incremental = props["config"].get("materialized") == "incremental"
+        condition = dg.AutomationCondition.eager() if incremental else unpartitioned_downstream_condition()
         return spec.replace_attributes(
-            key=dg.AssetKey([layer, props["name"]]),
-            group_name=METRICS_GROUP,
-            automation_condition=dg.AutomationCondition.eager(),
+            key=dg.AssetKey([layer, props["name"]]), group_name=METRICS_GROUP, automation_condition=condition
         )
 
 

@@ -1,23 +1,35 @@
-"""Resources: the warehouse connection, the HTTP client factory (live or recorded) and dbt.
+"""Resources: the warehouse connection, the HTTP client factory (live or recorded), alerts and dbt.
 
 Offline mode is a resource choice made here, never an `if` inside an asset: `RecordedHttp` builds
 the same `ProviderHttpClient` over an httpx transport that replays the bundled payloads.
+Secrets are wired as `dg.EnvVar` only when they are set (the UI shows the variable's name, never
+its value); an unset alert webhook means alerts are logged instead of posted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
 from weather_assets.providers.base import RECORDED_CLOCK
-from weather_assets.providers.http import ProviderHttpClient, handler_transport
+from weather_assets.providers.http import (
+    REDACTED,
+    HttpPolicy,
+    ProviderHttpClient,
+    ProviderHttpError,
+    RateWindow,
+    handler_transport,
+)
 from weather_assets.providers.registry import ProviderSpec
-from weather_assets.settings import Settings
+from weather_assets.settings import ALERT_WEBHOOK_URL_VAR, Settings
 from weather_assets.warehouse import writer
 
 USER_AGENT = "weather_assets/0.1 (asset-based weather data platform)"
@@ -76,8 +88,68 @@ class RecordedHttp(LiveHttp):
         return RECORDED_CLOCK
 
 
+# Slack-style incoming webhooks: the URL path is the credential; about one message per second.
+WEBHOOK_POLICY = HttpPolicy(
+    provider="alert_webhook",
+    connect_timeout_s=5.0,
+    read_timeout_s=10.0,
+    max_attempts=3,
+    backoff_initial_s=1.0,
+    backoff_max_s=5.0,
+    max_wait_s=30.0,
+    rate_limits=(RateWindow(1, 1.0),),
+    breaker_failure_threshold=3,
+    expect_json=False,  # Slack answers "ok" as text/plain
+    secret_path=True,
+)
+
+
+class AlertWebhook(dg.ConfigurableResource):
+    """Where alerts go: a Slack-compatible incoming webhook, or the log when none is configured."""
+
+    url: str | None = Field(
+        default=None,
+        description=f"Incoming-webhook URL, a secret: set from {ALERT_WEBHOOK_URL_VAR} (unset: alerts are logged).",
+    )
+
+    def send(self, message: dict[str, Any], log: Any) -> bool:
+        """Post `message` ({"text", "blocks"}); True if posted, False if only logged. Raises when the webhook
+        is set but refuses the message, so the sensor tick fails visibly (and retries the same alert)."""
+        if not self.url:
+            log.warning(f"ALERT (not posted: {ALERT_WEBHOOK_URL_VAR} is not set)\n{message['text']}")
+            return False
+        body = _without(message, self.url)
+        try:
+            with ProviderHttpClient(WEBHOOK_POLICY, headers={"User-Agent": USER_AGENT}) as client:
+                response = client.post_json(self.url, body, what="alert")
+        except ProviderHttpError as exc:  # its message shows the URL as REDACTED
+            log.error(f"ALERT could not be posted to the webhook ({exc})\n{body['text']}")
+            raise
+        log.info(f"ALERT posted to the webhook (HTTP {response.status})\n{body['text']}")
+        return True
+
+
+def _without(message: dict[str, Any], secret: str) -> dict[str, Any]:
+    """`message` with any copy of the webhook URL (or its path) replaced: an alert never carries it."""
+    text = json.dumps(message)
+    path = urlsplit(secret).path
+    for value in (secret, path if len(path) > 1 else ""):
+        if value:
+            text = text.replace(value, REDACTED)
+    return json.loads(text)
+
+
+def alert_webhook(settings: Settings) -> AlertWebhook:
+    """The webhook from its secret variable when that is set; otherwise log-only (never a failing EnvVar)."""
+    return AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_URL_VAR)) if settings.alert_webhook_set else AlertWebhook()
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     http = RecordedHttp() if settings.offline else LiveHttp()
     return dg.Definitions(
-        resources={"warehouse": WarehouseResource(path=str(settings.duckdb_path)), "http": http}
+        resources={
+            "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
+            "http": http,
+            "alerts": alert_webhook(settings),
+        }
     )

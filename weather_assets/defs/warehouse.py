@@ -2,6 +2,11 @@
 
 Every asset and check here opens the DuckDB file, so all declare the pool `duckdb_warehouse`, which
 the shipped dagster.yaml limits to 1 (DESIGN.md §5).
+
+Every asset here carries an `AutomationCondition` (see `defs/automation.py`): when an upstream
+partition is materialized outside a job that also wrote the warehouse (a UI materialization of a
+validated partition, a provider re-run), the automation sensor brings these tables up to date.
+A history run narrowed to some sites (`SiteScope` run config) replaces only those sites' rows.
 """
 
 import datetime as dt
@@ -9,9 +14,15 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from weather_assets.defs.automation import (
+    SITE_FRESHNESS_CRON,
+    partitioned_table_condition,
+    site_freshness_window,
+    table_condition,
+)
 from weather_assets.defs.common import WAREHOUSE_GROUP, WAREHOUSE_POOL, daily_partitions
 from weather_assets.defs.forecasts import FORECAST_TABLE
-from weather_assets.defs.ingest import partition_days
+from weather_assets.defs.ingest import SiteScope, partition_days
 from weather_assets.defs.metadata import markdown_table
 from weather_assets.defs.resources import LiveHttp, WarehouseResource
 from weather_assets.providers.registry import PROVIDERS
@@ -21,6 +32,12 @@ from weather_assets.warehouse import lake, writer
 
 OBSERVATIONS_KEY = dg.AssetKey(["warehouse", "observations"])
 COMPLETE_HOURS = 24
+# A site "fails" in a run when, on some UTC day of the run's window, fewer than this many of its hours
+# hold any measurement (no rows at all included). More than FAILING_SITES_THRESHOLD of a provider's
+# sites failing fails the ERROR check `failing_sites_below_threshold`, which raises an alert.
+FAILING_SITE_MIN_HOURS = 12
+FAILING_SITES_THRESHOLD = 0.10
+LOADED_KEY = "loaded"  # materialization metadata: the window and sites a load replaced
 # The warehouse is fresh when a load finished within a day and a half (the daily schedule runs
 # every 24 h); a failure past 3 days means the schedule or a provider is stuck.
 WAREHOUSE_FRESHNESS = dg.FreshnessPolicy.time_window(
@@ -55,19 +72,26 @@ def _require_lake_days(settings: Settings, table: str, days: list[dt.date]) -> N
         )
 
 
+def _site_list(sites: list[str], limit: int = 30) -> str:
+    return ", ".join(sites[:limit]) + (f" … (+{len(sites) - limit})" if len(sites) > limit else "")
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     validated = [dg.AssetKey(["observations", name]) for name in settings.providers]
+    sources = [PROVIDERS[name].source for name in settings.providers]
 
     @dg.asset(
         key=["warehouse", "sites"],
         group_name=WAREHOUSE_GROUP,
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
+        automation_condition=table_condition(),
         description=(
             "The site dimension from the catalog (WEATHER_ASSETS_SITES_FILE): coordinates, IANA time zone "
             "(which defines each site's local day) and station ids. Sites removed from the catalog stay, "
-            "flagged inactive, so their history keeps its meaning."
+            "flagged inactive, so their history keeps its meaning. The site_catalog_sensor re-materializes it "
+            "when the catalog file changes."
         ),
     )
     def sites(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -96,6 +120,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         freshness_policy=WAREHOUSE_FRESHNESS,
+        automation_condition=partitioned_table_condition(settings),
         description=(
             "Table `observations`: every source's validated hourly rows (UTC, SI units), key "
             "(site_id, source, observed_at). A run replaces its UTC window in one transaction: "
@@ -115,9 +140,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
             ),
         ],
     )
-    def observations(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
         days = partition_days(context)
         start, end = _window(days)
+        scope = config.site_ids(settings)
         _require_lake_days(settings, lake.OBSERVATIONS, days)
         files = [
             f
@@ -125,7 +151,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             for f in paths
         ]
         with warehouse.connect() as con:
-            deleted, inserted = writer.replace_observations_window(con, start, end, files)
+            deleted, inserted = writer.replace_observations_window(con, start, end, files, sites=scope)
             window = {"start": start, "end": end}
             duplicates = con.execute(writer.sql("check_observations_duplicates"), window).pl()
             incomplete = con.execute(
@@ -173,6 +199,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 "preview": dg.MetadataValue.md(markdown_table(preview)),
                 "lake_files": dg.MetadataValue.int(len(files)),
                 "warehouse": dg.MetadataValue.path(str(settings.duckdb_path)),
+                "site_scope": dg.MetadataValue.text(config.describe()),
+                # What this load replaced, for the `failing_sites_below_threshold` check.
+                LOADED_KEY: dg.MetadataValue.json(
+                    {"start": start.isoformat(), "end": end.isoformat(), "sites": scope}
+                ),
             }
         )
 
@@ -184,19 +215,23 @@ def build_defs(settings: Settings) -> dg.Definitions:
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
+        automation_condition=partitioned_table_condition(settings),
         description=(
             "Table `rejected_observations`: rows that failed validation, with the failed check, column, "
             "value and the whole row as JSON. Quarantined, never silently dropped."
         ),
     )
-    def rejected_observations(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def rejected_observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
         days = partition_days(context)
+        scope = config.site_ids(settings)
         _require_lake_days(settings, lake.REJECTED, days)
         files = [
             f for paths in lake.files_for_days(settings.lake_dir, lake.REJECTED, days).values() for f in paths
         ]
         with warehouse.connect() as con:
-            inserted = writer.replace_rejected_window(con, days[0], days[-1] + dt.timedelta(days=1), files)
+            inserted = writer.replace_rejected_window(
+                con, days[0], days[-1] + dt.timedelta(days=1), files, sites=scope
+            )
             by_check = con.execute(
                 "SELECT source, failed_check, count(*) AS rows FROM rejected_observations "
                 "WHERE partition_date >= $s AND partition_date <= $e GROUP BY ALL ORDER BY rows DESC",
@@ -218,6 +253,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         freshness_policy=FORECASTS_FRESHNESS,
+        automation_condition=table_condition(),
         description=(
             "Table `forecasts`: every snapshot, key (site_id, source, issued_at, valid_at). A run writes the "
             "newest snapshot of each source, replacing that snapshot if it was loaded before."
@@ -282,7 +318,98 @@ def build_defs(settings: Settings) -> dg.Definitions:
             },
         )
 
+    @dg.asset_check(
+        asset=OBSERVATIONS_KEY,
+        pool=WAREHOUSE_POOL,
+        description=(
+            f"At most {FAILING_SITES_THRESHOLD:.0%} of each provider's sites failed in the latest load: a site "
+            f"fails when a UTC day of the loaded window has fewer than {FAILING_SITE_MIN_HOURS} hours with a "
+            "measurement (no rows at all included). Runs after every load; ERROR severity: a failure raises "
+            "an alert naming the sites."
+        ),
+    )
+    def failing_sites_below_threshold(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        event = context.instance.get_latest_materialization_event(OBSERVATIONS_KEY)
+        loaded = event.asset_materialization.metadata.get(LOADED_KEY) if event and event.asset_materialization else None
+        if loaded is None:
+            return dg.AssetCheckResult(
+                passed=True, severity=dg.AssetCheckSeverity.ERROR, metadata={"note": "no load recorded yet"}
+            )
+        window = loaded.value
+        scope = list(window["sites"])
+        start, end = dt.datetime.fromisoformat(window["start"]), dt.datetime.fromisoformat(window["end"])
+        with warehouse.connect() as con:
+            failing = con.execute(
+                writer.sql("check_sites_failing"),
+                {"start": start, "end": end, "sites": scope, "sources": sources, "min_hours": FAILING_SITE_MIN_HOURS},
+            ).pl()
+        by_source = {s: failing.filter(pl.col("source") == s)["site_id"].to_list() for s in sources}
+        worst = max((len(f) / len(scope) for f in by_source.values()), default=0.0) if scope else 0.0
+        failing_sites = sorted({site for f in by_source.values() for site in f})
+        return dg.AssetCheckResult(
+            passed=worst <= FAILING_SITES_THRESHOLD,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "summary": dg.MetadataValue.text(
+                    f"{worst:.0%} of a provider's sites failed (threshold {FAILING_SITES_THRESHOLD:.0%})"
+                ),
+                "failing_share": dg.MetadataValue.float(round(worst, 4)),
+                "threshold": dg.MetadataValue.float(FAILING_SITES_THRESHOLD),
+                "sites_in_load": dg.MetadataValue.int(len(scope)),
+                "sites": dg.MetadataValue.text(_site_list(failing_sites) or "none"),
+                "window": dg.MetadataValue.text(f"{start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d}"),
+                "by_source": dg.MetadataValue.json({s: len(f) for s, f in by_source.items()}),
+                "failing": dg.MetadataValue.md(markdown_table(failing, 30)),
+            },
+        )
+
+    @dg.asset_check(
+        asset=OBSERVATIONS_KEY,
+        pool=WAREHOUSE_POOL,
+        automation_condition=dg.AutomationCondition.cron_tick_passed(SITE_FRESHNESS_CRON, "UTC")
+        & ~dg.AutomationCondition.in_progress(),
+        description=(
+            "Every active site has a new observation from every enabled provider within its freshness window "
+            "(the provider's publication lag plus one day: one missed daily load). Evaluated by the automation "
+            f"sensor on `{SITE_FRESHNESS_CRON}` (UTC) and after every load, so a stalled schedule is noticed even "
+            "when nothing runs. ERROR severity: a failure raises an alert naming the sites."
+        ),
+    )
+    def sites_fresh(warehouse: WarehouseResource, http: LiveHttp) -> dg.AssetCheckResult:
+        now = http.now()
+        rows = []
+        with warehouse.connect() as con:
+            for name in settings.providers:
+                spec = PROVIDERS[name]
+                window = site_freshness_window(spec)
+                cutoff = (now - window).astimezone(dt.UTC).replace(tzinfo=None)
+                stale = con.execute(writer.sql("check_sites_stale"), {"source": spec.source, "cutoff": cutoff}).pl()
+                rows += [
+                    {"source": spec.source, "site_id": site, "newest_observed_at": newest, "window_days": window.days}
+                    for site, newest in stale.iter_rows()
+                ]
+        stale_sites = sorted({r["site_id"] for r in rows})
+        windows = ", ".join(
+            f"{PROVIDERS[n].source}: {site_freshness_window(PROVIDERS[n]).days} days" for n in settings.providers
+        )
+        return dg.AssetCheckResult(
+            passed=not rows,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "summary": dg.MetadataValue.text(
+                    f"{len(stale_sites)} active site(s) with no new observation within the freshness window "
+                    f"({windows})"
+                ),
+                "stale_sites": dg.MetadataValue.int(len(stale_sites)),
+                "sites": dg.MetadataValue.text(_site_list(stale_sites) or "none"),
+                "checked_at": dg.MetadataValue.text(f"{now:%Y-%m-%dT%H:%MZ}"),
+                "stale": dg.MetadataValue.md(markdown_table(pl.DataFrame(rows) if rows else pl.DataFrame(), 30)),
+            },
+        )
+
     return dg.Definitions(
         assets=[sites, observations, rejected_observations, forecasts],
-        asset_checks=[newest_expected_day_present],
+        asset_checks=[newest_expected_day_present, failing_sites_below_threshold, sites_fresh],
     )

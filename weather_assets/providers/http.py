@@ -29,6 +29,17 @@ from weather_assets.providers.base import Handler, WireRequest, WireResponse
 
 log = logging.getLogger(__name__)
 
+
+class _NoHttpxRequestLines(logging.Filter):
+    """httpx logs every request line with its full URL at INFO: a key in a query, a webhook's secret
+    path. This module logs its own line with the URL redacted, so httpx's copy is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("HTTP Request:")
+
+
+logging.getLogger("httpx").addFilter(_NoHttpxRequestLines())
+
 REDACTED = "REDACTED"
 _SNIPPET_CHARS = 200  # of an error body quoted in a message
 _URL_CHARS = 300  # of a URL quoted in a message (multi-location URLs get long); `.url` keeps it all
@@ -73,6 +84,7 @@ class HttpPolicy:
     breaker_reset_s: float = 120.0  # how long it stays open before one trial request
     secret_params: frozenset[str] = frozenset({"apikey", "appid", "key", "token"})
     secret_headers: frozenset[str] = frozenset({"token", "authorization", "x-rapidapi-key"})
+    secret_path: bool = False  # the URL path is itself a credential (incoming webhooks): never shown
     expect_json: bool = True  # a 2xx body that is not JSON is retried (CDN pages, truncation), then fails
     classify: Callable[[WireResponse], RetryDecision | None] | None = None  # runs before the defaults
     describe_error: Callable[[WireResponse], str | None] | None = None  # the server's reason in a body
@@ -130,9 +142,9 @@ class ProviderHttpError(Exception):
     """A request that failed for good; the message is safe to log (URL redacted, secrets scrubbed)."""
 
     def __init__(self, provider: str, reason: str, *, url: str = "", status: int | None = None,
-                 retryable: bool = False, what: str = "", attempts: int = 1) -> None:
+                 retryable: bool = False, what: str = "", attempts: int = 1, method: str = "GET") -> None:
         self.provider, self.reason, self.url, self.status = provider, reason, url, status
-        self.retryable, self.what, self.attempts = retryable, what, attempts
+        self.retryable, self.what, self.attempts, self.method = retryable, what, attempts, method
         super().__init__(self._message())
 
     def _head(self) -> str:
@@ -140,7 +152,7 @@ class ProviderHttpError(Exception):
 
     def _message(self, with_attempts: bool = True) -> str:
         subject = f" for {self.what}" if self.what else ""
-        where = f" (GET {_shorten(self.url, _URL_CHARS)})" if self.url else ""
+        where = f" ({self.method} {_shorten(self.url, _URL_CHARS)})" if self.url else ""
         tail = f" (gave up after {self.attempts} attempts)" if with_attempts and self.attempts > 1 else ""
         return f"{self.provider}: {self._head()}{subject}{where}: {self.reason}{tail}"
 
@@ -264,14 +276,38 @@ class ProviderHttpClient:
                 request = self._http.build_request("GET", url)
         except httpx.InvalidURL as exc:
             raise ProviderHttpError(p.provider, f"invalid URL ({exc.__class__.__name__})", what=what,
-                                    url=redact_url(url, p.secret_params)) from None
+                                    url=self._redact(url)) from None
+        return self._send(request, cost, what)
+
+    def post_json(self, url: str, payload: Any, *, what: str = "") -> FetchedResponse:
+        """POST `payload` as a JSON body (an alert webhook) with the whole policy, raising like `get`.
+
+        Retried like a GET (connect errors, 429, 5xx), so use it where a repeated message is harmless.
+        A 2xx answer need not be JSON unless the policy's `expect_json` says so.
+        """
+        try:
+            request = self._http.build_request("POST", url, json=payload)
+        except httpx.InvalidURL as exc:
+            raise ProviderHttpError(self.policy.provider, f"invalid URL ({exc.__class__.__name__})", what=what,
+                                    url=self._redact(url), method="POST") from None
+        return self._send(request, 1.0, what)
+
+    def _send(self, request: httpx.Request, cost: float, what: str) -> FetchedResponse:
         scrub = self._scrubber(request)
-        call = dict(url=redact_url(str(request.url), p.secret_params), what=scrub(what))
+        call = dict(url=self._redact(str(request.url)), what=scrub(what), method=request.method)
         try:
             return self._run(request, call, cost, scrub)
         finally:
             with self._lock:
                 self._stats.requests += 1
+
+    def _redact(self, url: str) -> str:
+        """`url` as it may be shown: secret query values, and with `secret_path` the whole path, replaced."""
+        shown = redact_url(url, self.policy.secret_params)
+        parts = urlsplit(shown)
+        if self.policy.secret_path and parts.path not in ("", "/"):
+            shown = urlunsplit((parts.scheme, parts.netloc, "/" + REDACTED, parts.query, parts.fragment))
+        return shown
 
     def _run(self, request: httpx.Request, call: dict, cost: float,
              scrub: Callable[[str], str]) -> FetchedResponse:
@@ -351,8 +387,8 @@ class ProviderHttpClient:
                                       p.provider, call["what"])
             if parsed is not _UNSET:
                 object.__setattr__(fetched, "_json", parsed)
-            log.debug("%s: GET %s -> %d (%d bytes, %.2f s)", p.provider, call["url"], wire.status,
-                      len(body), elapsed)
+            log.debug("%s: %s %s -> %d (%d bytes, %.2f s)", p.provider, request.method, call["url"],
+                      wire.status, len(body), elapsed)
             return fetched
         if decision is None:  # the default rules: 429 and 5xx are transient, every other status is final
             decision = RetryDecision(wire.status == 429 or wire.status >= 500)
@@ -471,6 +507,9 @@ class ProviderHttpClient:
         p = self.policy
         values = [v for k, v in request.url.params.multi_items() if k.lower() in p.secret_params]
         values += [v for k, v in request.headers.multi_items() if k.lower() in p.secret_headers]
+        if p.secret_path:  # the whole path and its last segment (the token of a Slack-style webhook URL)
+            path = request.url.path
+            values += [str(request.url), path, path.rstrip("/").rsplit("/", 1)[-1]]
         values = [v for v in values if len(v) >= _MIN_SECRET_CHARS]
         forms = {form for v in values for form in (v, quote(v, safe=""), quote_plus(v))}
         ordered = sorted(forms, key=len, reverse=True)

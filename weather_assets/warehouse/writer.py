@@ -3,6 +3,9 @@
 `BEGIN; DELETE the slice; INSERT; COMMIT` on one connection (DESIGN.md §1): re-running a partition
 gives the same rows, and a failure anywhere before COMMIT rolls back to the previous rows. SQL lives
 in `sql/*.sql`, parameterised; no identifier is ever built from input.
+
+A slice is a time window, optionally narrowed to some sites (`sites`): a run that pulled only some
+sites replaces only their rows, and every other site's rows (and their `ingestion_run_id`) stay.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -20,16 +26,44 @@ import polars as pl
 
 from weather_assets.sites.catalog import Site
 
+log = logging.getLogger(__name__)
+
 
 @functools.cache
 def sql(name: str) -> str:
     return resources.files("weather_assets.warehouse").joinpath("sql", f"{name}.sql").read_text()
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+# DuckDB allows one process to hold the file for writing. Dagster serializes our writers (pool
+# duckdb_warehouse, DESIGN.md §5); a process outside it (the CLI, a shell) can still hold the file for a
+# moment, so a connect waits for it up to this long, as dbt-duckdb's `retries` do for dbt.
+LOCK_WAIT_S = 120.0
+_LOCKED = "Could not set lock"
+
+
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_s: float = LOCK_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting (with backoff, up to `wait_s`) while another process holds its lock."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    waited, delay = 0.0, 0.1
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if _LOCKED not in str(exc) or waited >= wait_s:
+                raise
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            log.warning("warehouse %s is held by another process (pid %s); waiting %.1f s (%.0f s so far)",
+                        path.name, holder.group(1) if holder else "?", delay, waited)
+            sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -53,13 +87,18 @@ def _count(result: duckdb.DuckDBPyConnection) -> int:
 
 
 def replace_observations_window(
-    con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, files: Sequence[Path]
+    con: duckdb.DuckDBPyConnection,
+    start: dt.datetime,
+    end: dt.datetime,
+    files: Sequence[Path],
+    sites: Sequence[str] | None = None,
 ) -> tuple[int, int]:
-    """Replace every source's observations in [start, end) with the lake `files`.
+    """Replace every source's observations in [start, end) with the lake `files`; with `sites`, only
+    those sites' rows (the lake rows of other sites are not loaded, their warehouse rows not touched).
 
     Returns (rows deleted, rows inserted).
     """
-    window = {"start": start, "end": end}
+    window = {"start": start, "end": end, "sites": None if sites is None else list(sites)}
     with transaction(con):
         deleted = _count(con.execute(sql("delete_observations_window"), window))
         inserted = 0
@@ -73,15 +112,24 @@ def replace_observations_window(
 
 
 def replace_rejected_window(
-    con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, files: Sequence[Path]
+    con: duckdb.DuckDBPyConnection,
+    start: dt.date,
+    end: dt.date,
+    files: Sequence[Path],
+    sites: Sequence[str] | None = None,
 ) -> int:
-    """Replace the quarantined rows of partitions [start, end) with the lake `files`."""
+    """Replace the quarantined rows of partitions [start, end) with the lake `files` (only `sites`'s if given)."""
+    scope = None if sites is None else list(sites)
     with transaction(con):
-        con.execute(sql("delete_rejected_observations_window"), {"start_date": start, "end_date": end})
+        con.execute(
+            sql("delete_rejected_observations_window"), {"start_date": start, "end_date": end, "sites": scope}
+        )
         if not files:
             return 0
         return _count(
-            con.execute(sql("insert_rejected_observations_from_lake"), {"files": [str(f) for f in files]})
+            con.execute(
+                sql("insert_rejected_observations_from_lake"), {"files": [str(f) for f in files], "sites": scope}
+            )
         )
 
 

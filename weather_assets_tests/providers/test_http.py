@@ -524,3 +524,42 @@ def test_local_server_records_requests_and_reports_handler_errors():
     assert "LocalServer handler raised KeyError('/missing')" in str(caught.value)
     assert [(r.method, r.path, r.params) for r in server.requests] == [("GET", "/missing", (("a", "1"),))]
     assert len(server.errors) == 1
+
+
+# --- POST (alert webhooks) -----------------------------------------------------------------------
+
+WEBHOOK_TOKEN = "T0001/B0002/hooksecretXYZ789"
+
+
+def test_post_json_sends_the_body_and_retries_5xx_like_get(make_client, fake):
+    from weather_assets_tests.integration.webhook import WebhookReceiver
+
+    with WebhookReceiver(statuses=[503]) as receiver:
+        client = make_client(expect_json=False, secret_path=True)
+        response = client.post_json(receiver.url(f"/services/{WEBHOOK_TOKEN}"), {"text": "hello", "n": 1},
+                                    what="alert")
+    assert response.status == 200 and response.body == b"ok" and response.attempts == 2
+    assert [r.method for r in receiver.received] == ["POST", "POST"]
+    assert receiver.received[-1].json() == {"text": "hello", "n": 1}
+    assert receiver.received[-1].headers["content-type"] == "application/json"
+    assert receiver.received[-1].path == f"/services/{WEBHOOK_TOKEN}"  # the secret path really was used
+    assert response.url == receiver.base_url + "/REDACTED"
+    assert fake.sleeps == [0.75]  # one backoff, as for a GET
+
+
+def test_post_json_errors_and_logs_never_show_a_secret_webhook_path(make_client, caplog):
+    from weather_assets_tests.integration.webhook import WebhookReceiver
+
+    caplog.set_level(logging.DEBUG)  # every logger, httpx's own request lines included
+    with WebhookReceiver(statuses=[404]) as receiver:
+        client = make_client(expect_json=False, secret_path=True)
+        with pytest.raises(ProviderHttpError) as caught:
+            client.post_json(receiver.url(f"/services/{WEBHOOK_TOKEN}"), {"text": "x"}, what="alert")
+        ok = client.post_json(receiver.url(f"/services/{WEBHOOK_TOKEN}"), {"text": "y"})
+    err = caught.value
+    assert err.status == 404 and err.method == "POST" and "(POST http://127.0.0.1:" in str(err)
+    assert err.url == receiver.base_url + "/REDACTED"
+    shown = [str(err), repr(err), err.url, repr(pickle.loads(pickle.dumps(err))), ok.url, repr(ok), caplog.text,
+             *(str(record.args) for record in caplog.records)]
+    for text in shown:
+        assert "hooksecretXYZ789" not in text and "/services/" not in text, text

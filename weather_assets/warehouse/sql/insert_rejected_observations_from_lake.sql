@@ -1,5 +1,7 @@
 -- Load quarantined rows of a window from the lake; the partition day comes from the Hive path.
+-- Only the sites in $sites (NULL: every site).
 INSERT INTO rejected_observations BY NAME
 SELECT * EXCLUDE (date), date AS partition_date
 FROM read_parquet($files, hive_partitioning = true, hive_types = {'date': DATE, 'source': VARCHAR},
-                  union_by_name = true);
+                  union_by_name = true)
+WHERE $sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site_id);
