@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -23,16 +22,9 @@ from weather_assets.settings import Settings, bundled_sites_file
 from weather_assets.sites.catalog import load_catalog
 from weather_assets.warehouse import lake
 from weather_assets_tests.support.local_server import LocalServer
+from weather_assets_tests.support.pipeline import INGEST, RANGE_TAGS, table
 
 CATALOG = load_catalog(bundled_sites_file())
-RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
-INGEST = [
-    ["raw", "open_meteo"],
-    ["observations", "open_meteo"],
-    ["warehouse", "observations"],
-    ["warehouse", "rejected_observations"],
-    ["warehouse", "sites"],
-]
 
 
 @pytest.fixture
@@ -64,14 +56,6 @@ def run(settings: Settings, keys, *, partition_key=None, first=None, last=None, 
         tags=tags,
         raise_on_error=raise_on_error,
     )
-
-
-def table(settings: Settings, sql: str) -> pl.DataFrame:
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
 
 
 def observations(settings: Settings) -> pl.DataFrame:

@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -28,16 +27,9 @@ from weather_assets.settings import Settings, bundled_sites_file
 from weather_assets.sites.catalog import CatalogError
 from weather_assets_tests.integration.webhook import WebhookReceiver
 from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler
+from weather_assets_tests.support.pipeline import INGEST, RANGE_TAGS, table
 
 BUNDLED = {s["id"]: s for s in yaml.safe_load(bundled_sites_file().read_text())["sites"]}
-RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
-INGEST = [
-    ["raw", "open_meteo"],
-    ["observations", "open_meteo"],
-    ["warehouse", "observations"],
-    ["warehouse", "rejected_observations"],
-    ["warehouse", "sites"],
-]
 OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
 TOKEN = "T0WEATHER/B0ALERTS/s3cretW3bhookT0ken"  # the secret part of a Slack webhook URL
 
@@ -88,14 +80,6 @@ def live_settings(tmp_path, catalog, server, dbt_manifest) -> Settings:
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None, name: str = "site_catalog_sensor"):
     sensor = defs.resolve_sensor_def(name)
     return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
-
-
-def table(settings: Settings, sql: str) -> pl.DataFrame:
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
 
 
 # --- site catalog sensor ---------------------------------------------------------------------------
