@@ -65,3 +65,19 @@
     {%- endfor %}
     end
 {%- endmacro %}
+
+{#-
+  True when an hourly row carries at least one canonical measurement (a row of all NULLs is a
+  known hour with unknown values: present, but not observed). One definition for every mart that
+  counts observed hours.
+-#}
+{% macro has_measurement() %}
+    coalesce(
+        {%- for column in ['temperature_c', 'relative_humidity_pct', 'dew_point_c', 'pressure_msl_hpa',
+                           'wind_speed_ms', 'wind_direction_deg', 'wind_gust_ms', 'precipitation_mm',
+                           'cloud_cover_pct', 'weather_code'] %}
+        {{ column }} is not null{{ ' or' if not loop.last }}
+        {%- endfor %},
+        false
+    )
+{% endmacro %}

@@ -34,19 +34,7 @@ observations as (
         observations.source,
         observations.observed_at,
         cast({{ utc_to_local('observations.observed_at', 'sites.timezone') }} as date) as local_date,
-        coalesce(
-            temperature_c is not null
-            or relative_humidity_pct is not null
-            or dew_point_c is not null
-            or pressure_msl_hpa is not null
-            or wind_speed_ms is not null
-            or wind_direction_deg is not null
-            or wind_gust_ms is not null
-            or precipitation_mm is not null
-            or cloud_cover_pct is not null
-            or weather_code is not null,
-            false
-        ) as has_measurement
+        {{ has_measurement() }} as has_measurement
     from {{ ref('stg_observations') }} as observations
     inner join sites
         on observations.site_id = sites.site_id
