@@ -35,8 +35,9 @@ def _range(column: str) -> dict:
     return {"ge": low, "le": high, "nullable": True}
 
 
-class Observation(pa.DataFrameModel):
-    """One site, one source, one UTC hour. Unknown values are null, never 0 or a sentinel."""
+class CurrentObservation(pa.DataFrameModel):
+    """One site, one source, one report at its exact UTC time (current-conditions snapshots).
+    Unknown values are null, never 0 or a sentinel."""
 
     site_id: str = pa.Field(str_matches=r"^[a-z0-9_]+$")
     source: str = pa.Field(str_length={"min_value": 1})
@@ -50,8 +51,16 @@ class Observation(pa.DataFrameModel):
     wind_gust_ms: float = pa.Field(**_range("wind_gust_ms"))
     precipitation_mm: float = pa.Field(**_range("precipitation_mm"))
     cloud_cover_pct: float = pa.Field(**_range("cloud_cover_pct"))
-    weather_code: pl.Int32 = pa.Field(**_range("weather_code"))
+    weather_code: pl.Int32 = pa.Field(ge=0, nullable=True)  # code systems differ per provider (system column)
     weather_code_system: str = pa.Field(nullable=True)
+
+    class Config:
+        strict = True  # no unexpected columns
+        unique = ["site_id", "source", "observed_at"]
+
+
+class Observation(CurrentObservation):
+    """One site, one source, one UTC hour (table `observations`)."""
 
     @pa.dataframe_check(error="observed_at must be on the hour (hourly grain)")
     @classmethod
@@ -59,9 +68,55 @@ class Observation(pa.DataFrameModel):
         t = pl.col("observed_at")
         return data.lazyframe.select((t.dt.minute() == 0) & (t.dt.second() == 0) & (t.dt.microsecond() == 0))
 
+
+class ForecastObservation(Observation):
+    """One forecast hour (`observed_at` is the valid time); `estimated_fields` lists the measures that are
+    estimates (class midpoints of a coded forecast), null when every value is as the provider gave it."""
+
+    estimated_fields: str = pa.Field(nullable=True)
+
+
+# Daily totals/extremes: a day's precipitation can exceed an hour's bound many times over.
+DAILY_BOUNDS: dict[str, tuple[float, float]] = {
+    "temperature_min_c": BOUNDS["temperature_c"],
+    "temperature_max_c": BOUNDS["temperature_c"],
+    "temperature_mean_c": BOUNDS["temperature_c"],
+    "precipitation_mm": (0.0, 2000.0),  # the world 24-hour record is ~1,825 mm
+    "snowfall_mm": (0.0, 2500.0),
+    "snow_depth_mm": (0.0, 12000.0),
+    "wind_speed_mean_ms": BOUNDS["wind_speed_ms"],
+}
+
+
+def _daily_range(column: str) -> dict:
+    low, high = DAILY_BOUNDS[column]
+    return {"ge": low, "le": high, "nullable": True}
+
+
+class DailyObservation(pa.DataFrameModel):
+    """One site, one source, one station observation day (daily-grain sources such as GHCND)."""
+
+    site_id: str = pa.Field(str_matches=r"^[a-z0-9_]+$")
+    source: str = pa.Field(str_length={"min_value": 1})
+    date: pl.Date = pa.Field()
+    station_id: str = pa.Field(str_length={"min_value": 1})
+    temperature_min_c: float = pa.Field(**_daily_range("temperature_min_c"))
+    temperature_max_c: float = pa.Field(**_daily_range("temperature_max_c"))
+    temperature_mean_c: float = pa.Field(**_daily_range("temperature_mean_c"))
+    precipitation_mm: float = pa.Field(**_daily_range("precipitation_mm"))
+    snowfall_mm: float = pa.Field(**_daily_range("snowfall_mm"))
+    snow_depth_mm: float = pa.Field(**_daily_range("snow_depth_mm"))
+    wind_speed_mean_ms: float = pa.Field(**_daily_range("wind_speed_mean_ms"))
+
+    @pa.dataframe_check(error="temperature_min_c must not exceed temperature_max_c")
+    @classmethod
+    def min_not_above_max(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        low, high = pl.col("temperature_min_c"), pl.col("temperature_max_c")
+        return data.lazyframe.select(low.is_null() | high.is_null() | (low <= high))
+
     class Config:
-        strict = True  # no unexpected columns
-        unique = ["site_id", "source", "observed_at"]
+        strict = True
+        unique = ["site_id", "source", "date"]
 
 
 class ValidationError(ValueError):
@@ -91,8 +146,12 @@ REJECT_SCHEMA = {
 }
 
 
-def split_valid(df: pl.DataFrame, model: type[pa.DataFrameModel] = Observation) -> ValidationOutcome:
-    """Validate `df` against `model`; return valid rows and one reject record per failing row."""
+def split_valid(
+    df: pl.DataFrame, model: type[pa.DataFrameModel] = Observation, time_column: str = "observed_at"
+) -> ValidationOutcome:
+    """Validate `df` against `model`; return valid rows and one reject record per failing row.
+
+    A reject record's `observed_at` is the row's `time_column` (a daily row's date, at midnight)."""
     try:
         model.validate(df, lazy=True)
         return ValidationOutcome(df, pl.DataFrame(schema=REJECT_SCHEMA))
@@ -127,7 +186,7 @@ def split_valid(df: pl.DataFrame, model: type[pa.DataFrameModel] = Observation) 
     bad_rows = indexed.filter(pl.col("index").is_in(bad_index.implode()))
     records = [json.dumps(r, default=str) for r in bad_rows.drop("index").iter_rows(named=True)]
     rejected = (
-        bad_rows.select("index", "site_id", "source", "observed_at")
+        bad_rows.select("index", "site_id", "source", pl.col(time_column).cast(pl.Datetime("us")).alias("observed_at"))
         .with_columns(pl.Series("record", records, dtype=pl.String))
         .join(per_row, on="index", how="left")
         .select(list(REJECT_SCHEMA))

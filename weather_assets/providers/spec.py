@@ -1,0 +1,221 @@
+"""The contract between a provider module and the platform: what the asset factory needs, nothing more.
+
+A provider module (pure httpx-free, Dagster-free client code) exports `SPEC = ProviderSpec(...)` and
+the registry lists it. A spec says, per kind of data the provider serves,
+
+- how to pull it: a function that makes the provider's requests through a `Fetcher` (the shared
+  HTTP policy, the endpoint base URL from `WEATHER_ASSETS_<PROVIDER>_URL`, the secret applied by the
+  platform) and yields one `Pulled` per response body — paging, date-range splitting, multi-step
+  lookups are the provider's business;
+- how to normalise one landed body to the canonical frame of that kind (`canonical_columns`).
+
+Kinds, and the warehouse table each lands in:
+  history.hourly  -> `observations`        (UTC, on the hour; partitioned by UTC day)
+  history.daily   -> `daily_observations`  (the station's local observation day; daily-grain sources)
+  forecast        -> `forecasts`           (snapshot keyed by issue time; `observed_at` = valid time)
+  current         -> `current_conditions`  (snapshot of the latest report, at its exact report time)
+
+No Dagster here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+from weather_assets.providers.base import Handler
+from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpClient
+from weather_assets.sites.catalog import Site
+
+if TYPE_CHECKING:
+    from weather_assets.settings import Settings
+
+# --------------------------------------------------------------------------- canonical frames
+
+MEASURES: dict[str, pl.DataType] = {
+    "temperature_c": pl.Float64(),
+    "relative_humidity_pct": pl.Float64(),
+    "dew_point_c": pl.Float64(),
+    "pressure_msl_hpa": pl.Float64(),
+    "wind_speed_ms": pl.Float64(),
+    "wind_direction_deg": pl.Float64(),
+    "wind_gust_ms": pl.Float64(),
+    "precipitation_mm": pl.Float64(),
+    "cloud_cover_pct": pl.Float64(),
+    "weather_code": pl.Int32(),
+}
+
+# history.hourly, current and forecast normalisers return exactly these columns, in this order.
+# `observed_at` is naive UTC, microseconds (pl.Datetime("us")); for a forecast it is the valid time.
+OBSERVATION_COLUMNS: dict[str, pl.DataType] = {
+    "site_id": pl.String(),
+    "source": pl.String(),
+    "observed_at": pl.Datetime("us"),
+    **MEASURES,
+    "weather_code_system": pl.String(),
+}
+
+# Forecast normalisers may add this column: a comma-separated list of the measure columns whose values
+# are estimates (class midpoints of a coded forecast, e.g. 7Timer), null when every value is as
+# reported. The platform adds it (null) when a normaliser does not.
+ESTIMATED_FIELDS = "estimated_fields"
+
+DAILY_MEASURES: dict[str, pl.DataType] = {
+    "temperature_min_c": pl.Float64(),
+    "temperature_max_c": pl.Float64(),
+    "temperature_mean_c": pl.Float64(),
+    "precipitation_mm": pl.Float64(),  # total over the observation day
+    "snowfall_mm": pl.Float64(),
+    "snow_depth_mm": pl.Float64(),
+    "wind_speed_mean_ms": pl.Float64(),
+}
+
+# history.daily normalisers return exactly these columns, in this order. `date` is the station's
+# observation day as the provider reports it (GHCND: local day), not a UTC day.
+DAILY_COLUMNS: dict[str, pl.DataType] = {
+    "site_id": pl.String(),
+    "source": pl.String(),
+    "date": pl.Date(),
+    "station_id": pl.String(),
+    **DAILY_MEASURES,
+}
+
+
+def empty_frame(columns: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict(columns))
+
+
+def conform(frame: pl.DataFrame, columns: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """`frame` with exactly `columns` in order: missing ones added as nulls, types cast (strictly)."""
+    return frame.select(
+        [
+            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in columns.items()
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- pulling
+
+
+@dataclasses.dataclass(frozen=True)
+class Pulled:
+    """One response body to land, with what it covers.
+
+    `start`/`end` (inclusive) are the partition days whose rows this body may hold: UTC days for
+    hourly data, the reported observation days for daily data. `meta` is JSON-serialisable detail the
+    normaliser needs again (dataset id, page, station...) and is landed next to the body.
+    """
+
+    response: FetchedResponse
+    sites: tuple[Site, ...]
+    start: dt.date
+    end: dt.date
+    weight: float = 1.0
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Fetcher:
+    """What a provider's pull function calls: GETs against its configured base URL, through the shared
+    HTTP policy, with the provider's secret added by the platform (the provider code never sees it)."""
+
+    def __init__(self, client: ProviderHttpClient, base_url: str, auth_params: Sequence[tuple[str, str]] = ()):
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self._auth = list(auth_params)
+
+    def url(self, path: str = "") -> str:
+        """`path` ("/stations/KGSO/observations") under the base URL; "" is the base URL itself."""
+        if path and not path.startswith("/"):
+            path = "/" + path
+        return self.base_url + path
+
+    def get(
+        self, path: str = "", params: Sequence[tuple[str, str]] = (), *, cost: float = 1.0, what: str = ""
+    ) -> FetchedResponse:
+        return self.client.get(self.url(path), list(params) + self._auth, cost=cost, what=what)
+
+
+HistoryPull = Callable[[Fetcher, Sequence[Site], dt.date, dt.date], Iterator[Pulled]]
+SnapshotPull = Callable[[Fetcher, Sequence[Site], dt.datetime], Iterator[Pulled]]  # (.., issued/now UTC)
+# (body, landed meta incl. Pulled.meta, the sites of the Pulled) -> canonical frame
+Normaliser = Callable[[bytes, Mapping[str, Any], Sequence[Site]], pl.DataFrame]
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """Partitioned history: one pull per run window, landed per response; one or two grains."""
+
+    pull: HistoryPull
+    lag_days: int  # the newest UTC day complete at the provider is today - lag_days
+    hourly: Normaliser | None = None  # -> OBSERVATION_COLUMNS
+    daily: Normaliser | None = None  # -> DAILY_COLUMNS
+    max_age_days: int | None = None  # the provider keeps only this many days (NWS ~7); older fail clearly
+    # Hourly rows exist only where the provider reports a value (NOAA PRECIP_HLY lists wet hours only):
+    # such a source is exempt from the completeness and per-site freshness checks.
+    sparse_hourly: bool = False
+    url: Callable[[Settings], str] | None = None  # a base URL of its own (default: the provider's)
+
+    def __post_init__(self) -> None:
+        if self.hourly is None and self.daily is None:
+            raise ValueError("History needs an hourly or a daily normaliser")
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """An unpartitioned pull (forecast or current conditions) keyed by the time it was taken."""
+
+    pull: SnapshotPull
+    normalise: Normaliser  # -> OBSERVATION_COLUMNS (+ ESTIMATED_FIELDS for forecasts)
+    description: str = ""
+    url: Callable[[Settings], str] | None = None  # a base URL of its own (default: the provider's)
+
+
+@dataclasses.dataclass(frozen=True)
+class Secret:
+    """A provider's credential: read from `env_var` through dagster.EnvVar, sent as a header or a query
+    parameter. Without it the provider is disabled (not an error)."""
+
+    env_var: str  # e.g. WEATHER_ASSETS_NOAA_TOKEN
+    header: str | None = None
+    param: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.header is None) == (self.param is None):
+            raise ValueError(f"{self.env_var}: a secret is sent as a header or as a query parameter")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderSpec:
+    name: str  # asset-key segment and env-var infix: raw/<name>, WEATHER_ASSETS_<NAME>_URL
+    source: str  # value of the `source` column (providers/README.md)
+    title: str  # shown in the UI
+    default_url: str  # endpoint base; WEATHER_ASSETS_<NAME>_URL overrides it
+    policy: HttpPolicy
+    replay: Callable[[], Handler]  # recorded payloads served when WEATHER_ASSETS_OFFLINE=1
+    history: History | None = None
+    forecast: Snapshot | None = None
+    current: Snapshot | None = None
+    station_key: str | None = None  # sites need stations[station_key]; the others are skipped and listed
+    secret: Secret | None = None
+    fallback_for: str | None = None  # keyless stand-in for this keyed provider: on by default when its key is unset
+    requests_note: str = ""  # how many requests a range costs, for the UI description and the README
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)  # extra request headers
+
+    @property
+    def url_var(self) -> str:
+        return f"WEATHER_ASSETS_{self.name.upper()}_URL"
+
+    def covered(self, sites: Sequence[Site]) -> tuple[list[Site], list[Site]]:
+        """(sites this provider can serve, sites skipped because they have no station id for it)."""
+        if self.station_key is None:
+            return list(sites), []
+        served = [s for s in sites if s.stations.get(self.station_key)]
+        return served, [s for s in sites if not s.stations.get(self.station_key)]
+
+
+Kind = Literal["history", "forecast", "current"]
