@@ -27,11 +27,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-## make run: load the last complete days for every catalog site, raw pulls -> marts.daily_site_weather
+## make run: load the last complete days for every catalog site from every enabled provider, raw -> marts
 run: install
 	$(BIN)/weather-assets run
 
-## make history START=2024-01-01 END=2024-12-31: load a date range as one run
+## make history START=2024-01-01 END=2024-12-31: load a date range, one run per enabled provider
 history: install
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make history START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	$(BIN)/weather-assets history --start $(START) --end $(END)

@@ -1,7 +1,9 @@
 """`weather-assets`: the main job from a terminal (`make run`) and history loads over a date range.
 
-Both run the provider's history job in-process as ONE run over the partition range, against the
-project's Dagster instance (DAGSTER_HOME), so the runs and their metadata show up in `make dev`.
+Both run each enabled provider's history job (or the one `--provider` names) in-process as ONE run
+over the partition range, against the project's Dagster instance (DAGSTER_HOME), so the runs and
+their metadata show up in `make dev`. Providers run one after the other and independently: one that
+is down or unreachable fails its own run, the others still load; the exit status is 1 if any failed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from weather_assets.defs.automation import history_job_name, range_request
+from weather_assets.defs.ingest import history_url
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
@@ -39,19 +42,17 @@ def preflight(url: str, timeout_s: float = 3.0) -> None:
             f"cannot reach {host}:{port} ({exc.__class__.__name__}: {exc}).\n"
             "No network here? Run offline with the bundled recorded payloads:\n"
             "    WEATHER_ASSETS_OFFLINE=1 make run\n"
-            "(or point WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL at a reachable Open-Meteo server)"
+            "(or point the provider's WEATHER_ASSETS_<PROVIDER>_URL at a reachable server)"
         ) from None
 
 
 def recent_range(settings: Settings, provider: str, days: int) -> tuple[dt.date, dt.date]:
     now = RECORDED_CLOCK if settings.offline else dt.datetime.now(dt.UTC)
-    last = now.date() - dt.timedelta(days=PROVIDERS[provider].history_lag_days)
+    last = now.date() - dt.timedelta(days=PROVIDERS[provider].history.lag_days)
     return max(settings.start_date, last - dt.timedelta(days=days - 1)), last
 
 
-def run_history(
-    settings: Settings, provider: str, first: dt.date, last: dt.date
-) -> dg.ExecuteInProcessResult:
+def run_history(settings: Settings, provider: str, first: dt.date, last: dt.date) -> dg.ExecuteInProcessResult:
     from weather_assets.definitions import build_defs
 
     spec = PROVIDERS[provider]
@@ -60,7 +61,7 @@ def run_history(
             f"{first} is before the first partition {settings.start_date}; set WEATHER_ASSETS_START_DATE earlier"
         )
     if not settings.offline:
-        preflight(spec.history.url(settings))
+        preflight(history_url(spec, settings))
     job = build_defs(settings).resolve_job_def(history_job_name(spec))
     request = range_request(job.name, first, last, run_key="cli")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
@@ -71,11 +72,16 @@ def summary(settings: Settings, first: dt.date, last: dt.date) -> str:
     con = writer.connect(settings.duckdb_path, read_only=True)
     try:
         window = {"s": dt.datetime.combine(first, dt.time()), "e": dt.datetime.combine(last, dt.time.max)}
-        rows, sites, days = con.execute(
-            "SELECT count(*), count(DISTINCT site_id), count(DISTINCT observed_at::DATE) FROM observations "
-            "WHERE observed_at BETWEEN $s AND $e",
+        per_source = con.execute(
+            "SELECT source, count(*), count(DISTINCT site_id), count(DISTINCT observed_at::DATE) FROM observations "
+            "WHERE observed_at BETWEEN $s AND $e GROUP BY source ORDER BY source",
             window,
-        ).fetchall()[0]
+        ).fetchall()
+        daily = con.execute(
+            "SELECT source, count(*), count(DISTINCT site_id) FROM daily_observations "
+            "WHERE date BETWEEN $s::DATE AND $e::DATE GROUP BY source ORDER BY source",
+            window,
+        ).fetchall()
         rejects = con.execute(
             "SELECT count(*) FROM rejected_observations WHERE partition_date BETWEEN $s::DATE AND $e::DATE",
             window,
@@ -84,56 +90,91 @@ def summary(settings: Settings, first: dt.date, last: dt.date) -> str:
     finally:
         con.close()
     mode = "OFFLINE (recorded payloads)" if settings.offline else "live"
-    return (
-        f"\nweather_assets: {first} .. {last} ({mode})\n"
-        f"  warehouse         {settings.duckdb_path}\n"
-        f"  observations      {rows:,} rows, {sites} sites, {days} days\n"
-        f"  rejected          {rejects:,} rows (see table rejected_observations)\n"
-        f"  daily_site_weather {mart:,} rows in marts.daily_site_weather\n"
-        f"  raw landing       {settings.landing_dir}\n"
-        "Open the UI with `make dev` to see the runs, metadata and checks."
-    )
+    lines = [f"\nweather_assets: {first} .. {last} ({mode})", f"  warehouse          {settings.duckdb_path}"]
+    lines += [
+        f"  observations       {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
+        for source, rows, sites, days in per_source
+    ]
+    lines += [f"  daily_observations {source:<14} {rows:>8,} rows, {sites} sites" for source, rows, sites in daily]
+    lines += [
+        f"  rejected           {rejects:,} rows (see table rejected_observations)",
+        f"  daily_site_weather {mart:,} rows in marts.daily_site_weather",
+        f"  raw landing        {settings.landing_dir}",
+        "Open the UI with `make dev` to see the runs, metadata and checks.",
+    ]
+    if settings.disabled:
+        lines.append("Disabled providers: " + "; ".join(f"{p} ({why})" for p, why in settings.disabled))
+    return "\n".join(lines)
+
+
+def _failure_lines(provider: str, result: dg.ExecuteInProcessResult) -> list[str]:
+    lines = []
+    for event in (e for e in result.all_events if e.is_step_failure):
+        error = event.step_failure_data.error
+        lines.append(
+            f"weather-assets: {provider}: step {event.step_key} failed: {error.message.strip() if error else ''}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="weather-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     recent = sub.add_parser(
-        "run", help=f"load the last {RECENT_DAYS} complete days for every site, raw -> marts"
+        "run",
+        help=f"load the last {RECENT_DAYS} complete days for every site from every enabled provider, raw -> marts",
     )
     recent.add_argument("--days", type=int, default=RECENT_DAYS)
-    recent.add_argument("--provider", default="open_meteo", choices=sorted(PROVIDERS))
-    history = sub.add_parser("history", help="load a date range (inclusive) as one run")
+    recent.add_argument("--provider", choices=sorted(PROVIDERS), help="only this provider (default: every enabled one)")
+    history = sub.add_parser("history", help="load a date range (inclusive) as one run per provider")
     history.add_argument("--start", required=True, type=dt.date.fromisoformat)
     history.add_argument("--end", required=True, type=dt.date.fromisoformat)
-    history.add_argument("--provider", default="open_meteo", choices=sorted(PROVIDERS))
+    history.add_argument(
+        "--provider", choices=sorted(PROVIDERS), help="only this provider (default: every enabled one)"
+    )
     args = parser.parse_args(argv)
 
     try:
         settings = Settings.from_env()
-        if args.provider not in settings.providers:
-            raise SettingsError(f"provider {args.provider} is not enabled (WEATHER_ASSETS_PROVIDERS)")
-        first, last = (
-            recent_range(settings, args.provider, args.days)
-            if args.command == "run"
-            else (args.start, args.end)
+        if args.provider is not None and args.provider not in settings.providers:
+            why = dict(settings.disabled).get(args.provider, "not enabled")
+            raise SettingsError(f"provider {args.provider} is disabled: {why}")
+        chosen = (
+            [args.provider] if args.provider else [p for p in settings.providers if PROVIDERS[p].history is not None]
         )
-        if last < first:
-            raise SettingsError(f"--end {last} is before --start {first}")
-        result = run_history(settings, args.provider, first, last)
-    except (SettingsError, Unreachable) as exc:
+        ranges = {
+            p: recent_range(settings, p, args.days) if args.command == "run" else (args.start, args.end) for p in chosen
+        }
+        for first, last in ranges.values():
+            if last < first:
+                raise SettingsError(f"--end {last} is before --start {first}")
+    except SettingsError as exc:
         print(f"weather-assets: {exc}", file=sys.stderr)
         return 2
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        for event in failures:
-            error = event.step_failure_data.error
-            print(
-                f"weather-assets: step {event.step_key} failed: {error.message.strip() if error else ''}",
-                file=sys.stderr,
-            )
-        return 1
+    failed, unreachable = [], []
+    for provider, (first, last) in ranges.items():
+        print(f"weather-assets: {provider}: loading {first} .. {last}", file=sys.stderr)
+        try:
+            result = run_history(settings, provider, first, last)
+        except (SettingsError, Unreachable) as exc:
+            print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
+            unreachable.append(provider)
+            continue
+        if not result.success:
+            failed.append(provider)
+            for line in _failure_lines(provider, result):
+                print(line, file=sys.stderr)
+    loaded = [p for p in ranges if p not in failed and p not in unreachable]
+    if not loaded:
+        return 2 if unreachable and not failed else 1
+    first = min(ranges[p][0] for p in loaded)
+    last = max(ranges[p][1] for p in loaded)
     print(summary(settings, first, last))
+    if failed or unreachable:
+        print(
+            f"weather-assets: FAILED: {', '.join(failed + unreachable)} (the other providers loaded)", file=sys.stderr
+        )
+        return 1
     return 0
 
 

@@ -22,12 +22,22 @@ DEFAULT_OPEN_METEO_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
 DEFAULT_OPEN_METEO_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 
 # Providers that need no key; keyed providers join the default list when their secret is set.
-KEYLESS_PROVIDERS = ("open_meteo",)
-KEYED_PROVIDERS: dict[str, str] = {}  # provider -> env var holding its secret
+# (providers/registry.py holds the same names; a test keeps the two in step.)
+KEYLESS_PROVIDERS = ("open_meteo", "noaa_ads", "nws", "seven_timer", "meteostat")
+KEYED_PROVIDERS: dict[str, str] = {  # provider -> env var holding its secret
+    "noaa_cdo": PREFIX + "NOAA_TOKEN",
+    "openweathermap": PREFIX + "OPENWEATHERMAP_KEY",
+    "weatherapi": PREFIX + "WEATHERAPI_KEY",
+}
+# Keyless stand-ins: on by default only while the keyed provider they stand in for has no key.
+FALLBACKS: dict[str, str] = {"noaa_ads": "noaa_cdo"}
 
 # Days the daily history schedule loads per tick: the newest complete day plus the days before it
 # that the provider may still revise. Per provider: WEATHER_ASSETS_<PROVIDER>_REPULL_DAYS.
 DEFAULT_REPULL_DAYS = 5
+# Where one default does not fit: OpenWeatherMap's history costs one call per site and hour against
+# One Call's 1,000 free calls a day (15 sites x 24 h = 360 per day), so it re-pulls only the newest day.
+PROVIDER_REPULL_DAYS = {"openweathermap": 1}
 MAX_REPULL_DAYS = 366
 # A secret: Settings records only whether it is set (defs/resources.py reads it through dg.EnvVar).
 ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
@@ -35,6 +45,10 @@ ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
 
 def repull_days_var(provider: str) -> str:
     return f"{PREFIX}{provider.upper()}_REPULL_DAYS"
+
+
+def url_var(provider: str) -> str:
+    return f"{PREFIX}{provider.upper()}_URL"
 
 
 class SettingsError(ValueError):
@@ -58,10 +72,20 @@ class Settings:
     # (provider, days) for every known provider; a tuple so Settings stays hashable (it keys caches).
     repull_days: tuple[tuple[str, int], ...] = ()
     alert_webhook_set: bool = False  # WEATHER_ASSETS_ALERT_WEBHOOK_URL is set (its value is not read here)
+    # Keyed providers whose secret variable is set (the values are never read here).
+    keys_set: tuple[str, ...] = ()
+    # (provider, why) for every known provider that is not enabled, shown in the UI and by the CLI.
+    disabled: tuple[tuple[str, str], ...] = ()
+    # (provider, URL) for every WEATHER_ASSETS_<PROVIDER>_URL that is set.
+    urls: tuple[tuple[str, str], ...] = ()
+
+    def url_for(self, provider: str, default: str) -> str:
+        """The endpoint base of `provider`: its WEATHER_ASSETS_<PROVIDER>_URL, else `default`."""
+        return dict(self.urls).get(provider, default)
 
     def repull_days_for(self, provider: str) -> int:
         """Days the daily history schedule of `provider` loads per tick (newest complete day included)."""
-        return dict(self.repull_days).get(provider, DEFAULT_REPULL_DAYS)
+        return dict(self.repull_days).get(provider, PROVIDER_REPULL_DAYS.get(provider, DEFAULT_REPULL_DAYS))
 
     @property
     def landing_dir(self) -> Path:
@@ -83,9 +107,7 @@ class Settings:
 
         data_dir = Path(get("DATA_DIR") or "data").expanduser().absolute()
         duckdb_path = Path(get("DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
-        sites_file = (
-            Path(get("SITES_FILE")).expanduser().absolute() if get("SITES_FILE") else bundled_sites_file()
-        )
+        sites_file = Path(get("SITES_FILE")).expanduser().absolute() if get("SITES_FILE") else bundled_sites_file()
 
         start_raw = get("START_DATE")
         try:
@@ -96,29 +118,40 @@ class Settings:
             ) from None
 
         known = KEYLESS_PROVIDERS + tuple(KEYED_PROVIDERS)
+        keys_set = tuple(p for p, var in KEYED_PROVIDERS.items() if (env.get(var) or "").strip())
+        disabled: dict[str, str] = {}
         providers_raw = get("PROVIDERS")
         if providers_raw:
-            providers = tuple(p.strip() for p in providers_raw.split(",") if p.strip())
-            unknown = sorted(set(providers) - set(known))
+            wanted = tuple(dict.fromkeys(p.strip() for p in providers_raw.split(",") if p.strip()))
+            unknown = sorted(set(wanted) - set(known))
             if unknown:
                 raise SettingsError(
                     f"{PREFIX}PROVIDERS names unknown provider(s) {', '.join(unknown)}; "
                     f"known providers: {', '.join(known)}"
                 )
+            disabled.update((p, f"not in {PREFIX}PROVIDERS") for p in known if p not in wanted)
         else:
-            providers = KEYLESS_PROVIDERS + tuple(p for p, var in KEYED_PROVIDERS.items() if env.get(var))
+            wanted = tuple(p for p in known if not (p in FALLBACKS and FALLBACKS[p] in keys_set))
+            disabled.update(
+                (p, f"stands in for {FALLBACKS[p]}, whose key {KEYED_PROVIDERS[FALLBACKS[p]]} is set")
+                for p in known
+                if p in FALLBACKS and FALLBACKS[p] in keys_set
+            )
+        # A keyed provider without its key is disabled, never an error: the other providers run as usual.
+        for p in wanted:
+            if p in KEYED_PROVIDERS and p not in keys_set:
+                disabled[p] = f"{KEYED_PROVIDERS[p]} is not set"
+        providers = tuple(p for p in wanted if p not in disabled)
 
         offline_raw = (get("OFFLINE") or "0").lower()
         if offline_raw not in {"0", "1", "true", "false", "yes", "no"}:
-            raise SettingsError(
-                f"{PREFIX}OFFLINE={offline_raw!r}: use 1 to replay recorded payloads, 0 or unset"
-            )
+            raise SettingsError(f"{PREFIX}OFFLINE={offline_raw!r}: use 1 to replay recorded payloads, 0 or unset")
 
         repull_days = []
         for provider in known:
             raw = (env.get(repull_days_var(provider)) or "").strip()
             try:
-                days = int(raw) if raw else DEFAULT_REPULL_DAYS
+                days = int(raw) if raw else PROVIDER_REPULL_DAYS.get(provider, DEFAULT_REPULL_DAYS)
             except ValueError:
                 days = 0
             if not 1 <= days <= MAX_REPULL_DAYS:
@@ -139,4 +172,7 @@ class Settings:
             open_meteo_forecast_url=get("OPEN_METEO_FORECAST_URL") or DEFAULT_OPEN_METEO_FORECAST_URL,
             repull_days=tuple(repull_days),
             alert_webhook_set=bool((env.get(ALERT_WEBHOOK_URL_VAR) or "").strip()),
+            keys_set=keys_set,
+            disabled=tuple((p, disabled[p]) for p in known if p in disabled),
+            urls=tuple((p, value) for p in known if (value := (env.get(url_var(p)) or "").strip())),
         )

@@ -34,11 +34,16 @@ def _isolated_environment(monkeypatch, tmp_path):
         if name.startswith("WEATHER_ASSETS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    # The end-to-end suites exercise the platform through Open-Meteo; the cross-provider suite
+    # (defs/test_all_providers.py) enables every provider explicitly.
+    monkeypatch.setenv("WEATHER_ASSETS_PROVIDERS", "open_meteo")
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")})
+    return Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"), "WEATHER_ASSETS_PROVIDERS": "open_meteo"}
+    )
 
 
 @pytest.fixture(scope="session")

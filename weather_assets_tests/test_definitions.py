@@ -12,14 +12,17 @@ import pytest
 
 from weather_assets.definitions import build_defs
 from weather_assets.defs.common import WAREHOUSE_POOL
-from weather_assets.settings import Settings
+from weather_assets.providers.registry import PROVIDERS
+from weather_assets.settings import KEYED_PROVIDERS, Settings
 
 SNAPSHOT = Path(__file__).parent / "fixtures" / "asset_graph.json"
 
 
 @pytest.fixture
-def defs(settings, dbt_manifest) -> dg.Definitions:
-    return build_defs(settings)
+def defs(tmp_path, dbt_manifest) -> dg.Definitions:
+    """Every provider enabled (keys 'set': an EnvVar is only read when a run starts): the whole graph."""
+    env = {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d"), "WEATHER_ASSETS_PROVIDERS": ",".join(PROVIDERS)}
+    return build_defs(Settings.from_env({**env, **dict.fromkeys(KEYED_PROVIDERS.values(), "set")}))
 
 
 def graph(defs: dg.Definitions) -> dict:
@@ -132,7 +135,8 @@ def test_history_schedule_skips_before_the_start_date(defs):
 def test_history_schedule_trailing_window_is_configurable_per_provider(tmp_path, dbt_manifest, repull, tick, first,
                                                                        last):
     settings = Settings.from_env(
-        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d"), "WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS": repull}
+        {"WEATHER_ASSETS_PROVIDERS": "open_meteo",
+         "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d"), "WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS": repull}
     )
     with dg.instance_for_test() as instance:
         schedule = build_defs(settings).resolve_schedule_def("open_meteo_history_schedule")
@@ -194,7 +198,8 @@ def test_next_ticks_are_the_documented_times(defs):
 def test_schedules_run_by_default_online_and_stay_off_offline(tmp_path, dbt_manifest):
     """Online the platform runs itself; offline a real-time tick would ask for days the recording lacks."""
     for offline, expected in (("0", dg.DefaultScheduleStatus.RUNNING), ("1", dg.DefaultScheduleStatus.STOPPED)):
-        settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_OFFLINE": offline})
+        settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo",
+                                      "WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_OFFLINE": offline})
         with dg.instance_for_test():
             repo = build_defs(settings).get_repository_def()
             assert {s.name: s.default_status for s in repo.schedule_defs} == {

@@ -18,12 +18,14 @@ import functools
 
 import dagster as dg
 
-from weather_assets.defs.common import METRICS_GROUP
-from weather_assets.providers.registry import PROVIDERS, ProviderSpec
+from weather_assets.defs.common import METRICS_GROUP, PROVIDER_TAG
+from weather_assets.providers.registry import PROVIDERS
+from weather_assets.providers.spec import ProviderSpec
 from weather_assets.settings import DEFAULT_REPULL_DAYS, Settings, repull_days_var
 
 HISTORY_HOUR_UTC = 6
 FORECAST_CRON = "15 */6 * * *"
+CURRENT_CRON = "5 * * * *"  # current conditions: hourly, a few minutes after the hour's reports
 SITES_KEY = dg.AssetKey(["warehouse", "sites"])
 # Our jobs' steps run one after the other anyway (pull -> validate -> warehouse -> dbt; the warehouse
 # steps are serialized by the duckdb_warehouse pool), so they run in the run's process: the default
@@ -43,14 +45,14 @@ def history_window(
     spec: ProviderSpec, tick: dt.datetime, first_partition: dt.date, repull_days: int = DEFAULT_REPULL_DAYS
 ) -> tuple[dt.date, dt.date] | None:
     """The partition days a tick at `tick` loads: the newest complete day and the days before it."""
-    newest = tick.astimezone(dt.UTC).date() - dt.timedelta(days=spec.history_lag_days)
+    newest = tick.astimezone(dt.UTC).date() - dt.timedelta(days=spec.history.lag_days)
     oldest = max(first_partition, newest - dt.timedelta(days=repull_days - 1))
     return (oldest, newest) if newest >= oldest else None
 
 
 def newest_complete_day(spec: ProviderSpec, now: dt.datetime) -> dt.date:
     """The newest UTC day `spec`'s history endpoint has complete at `now` (its publication lag)."""
-    return now.astimezone(dt.UTC).date() - dt.timedelta(days=spec.history_lag_days)
+    return now.astimezone(dt.UTC).date() - dt.timedelta(days=spec.history.lag_days)
 
 
 def site_freshness_window(spec: ProviderSpec) -> dt.timedelta:
@@ -59,7 +61,7 @@ def site_freshness_window(spec: ProviderSpec) -> dt.timedelta:
     After each 06:00 load the newest hour is (today - lag) 23:00, so the age stays below lag + 1 day
     while the daily loads run; one missed load crosses it.
     """
-    return dt.timedelta(days=spec.history_lag_days + 1)
+    return dt.timedelta(days=spec.history.lag_days + 1)
 
 
 def range_request(
@@ -104,7 +106,11 @@ def partitioned_table_condition(settings: Settings) -> dg.AutomationCondition:
     Older partitions are loaded by backfills of the history job, which includes these tables.
     """
     days = max(
-        (PROVIDERS[name].history_lag_days + settings.repull_days_for(name) for name in settings.providers),
+        (
+            PROVIDERS[name].history.lag_days + settings.repull_days_for(name)
+            for name in settings.providers
+            if PROVIDERS[name].history is not None
+        ),
         default=DEFAULT_REPULL_DAYS,
     )
     return (
@@ -137,15 +143,14 @@ def history_job(spec: ProviderSpec, settings: Settings) -> dg.UnresolvedAssetJob
     """The provider's pull and validation, the site dimension, and everything downstream of them
     (warehouse tables, dbt staging and marts with their checks). One object per settings, shared by
     the schedule and the site-catalog sensor."""
-    selection = dg.AssetSelection.assets(
-        dg.AssetKey(["raw", spec.name]), dg.AssetKey(["observations", spec.name]), SITES_KEY
-    ).downstream()
+    selection = dg.AssetSelection.assets(dg.AssetKey(["raw", spec.name]), SITES_KEY).downstream()
     # dbt models the selected ones read (e.g. stg_forecasts under forecast_skill) must exist too.
     selection = selection | (selection.upstream() & dg.AssetSelection.groups(METRICS_GROUP))
     return dg.define_asset_job(
         history_job_name(spec),
         selection=selection,
         executor_def=EXECUTOR,
+        tags={PROVIDER_TAG: spec.name},
         description=f"{spec.title}: pull, validate and load a partition range into the warehouse, then "
         "rebuild the marts for it. Launch a range as one run (single-run backfill policy). Run config "
         "`sites` on the raw, validated and warehouse steps narrows a run to some catalog sites.",
@@ -156,9 +161,7 @@ def _history(spec: ProviderSpec, settings: Settings) -> tuple[dg.JobDefinition, 
     job = history_job(spec, settings)
     repull = settings.repull_days_for(spec.name)
     before = (
-        f"and re-pulls the {repull - 1} day(s) before it, which the provider may have revised"
-        if repull > 1
-        else "only"
+        f"and re-pulls the {repull - 1} day(s) before it, which the provider may have revised" if repull > 1 else "only"
     )
 
     @dg.schedule(
@@ -169,7 +172,7 @@ def _history(spec: ProviderSpec, settings: Settings) -> tuple[dg.JobDefinition, 
         # Offline mode replays a fixed recording: a real-time tick would ask for days it does not hold.
         default_status=dg.DefaultScheduleStatus.STOPPED if settings.offline else dg.DefaultScheduleStatus.RUNNING,
         description=(
-            f"Daily at {HISTORY_HOUR_UTC:02d}:00 UTC: loads the newest complete day ({spec.history_lag_days} days "
+            f"Daily at {HISTORY_HOUR_UTC:02d}:00 UTC: loads the newest complete day ({spec.history.lag_days} days "
             f"back, the provider's publication lag) {before}, as one idempotent run "
             f"({repull} days: {repull_days_var(spec.name)})."
         ),
@@ -177,33 +180,40 @@ def _history(spec: ProviderSpec, settings: Settings) -> tuple[dg.JobDefinition, 
     def history_schedule(context: dg.ScheduleEvaluationContext):
         window = history_window(spec, context.scheduled_execution_time, settings.start_date, repull)
         if window is None:
-            return dg.SkipReason(
-                f"the newest complete day is before WEATHER_ASSETS_START_DATE {settings.start_date}"
-            )
+            return dg.SkipReason(f"the newest complete day is before WEATHER_ASSETS_START_DATE {settings.start_date}")
         first, last = window
         return range_request(job.name, first, last, run_key=f"{spec.name}-history-{last}")
 
     return job, history_schedule
 
 
-def _forecast(spec: ProviderSpec, settings: Settings) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+SNAPSHOT_TABLES = {"forecast": "forecasts", "current": "current_conditions"}
+SNAPSHOT_CRONS = {"forecast": FORECAST_CRON, "current": CURRENT_CRON}
+
+
+def _snapshot(
+    spec: ProviderSpec, kind: str, settings: Settings
+) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
+    table = SNAPSHOT_TABLES[kind]
     job = dg.define_asset_job(
-        f"{spec.name}_forecast_job",
+        f"{spec.name}_{kind}_job",
         executor_def=EXECUTOR,
+        tags={PROVIDER_TAG: spec.name},
         selection=dg.AssetSelection.assets(
-            dg.AssetKey(["raw", f"{spec.name}_forecast"]),
-            dg.AssetKey(["forecasts", spec.name]),
-            dg.AssetKey(["warehouse", "forecasts"]),
+            dg.AssetKey(["raw", f"{spec.name}_{kind}"]),
+            dg.AssetKey([table, spec.name]),
+            dg.AssetKey(["warehouse", table]),
         ),
-        description=f"{spec.title}: pull a forecast snapshot, validate it and add it to `forecasts`.",
+        description=f"{spec.title}: pull a {kind} snapshot, validate it and add it to `{table}`.",
     )
+    cron = SNAPSHOT_CRONS[kind]
     schedule = dg.ScheduleDefinition(
-        name=f"{spec.name}_forecast_schedule",
+        name=f"{spec.name}_{kind}_schedule",
         job=job,
-        cron_schedule=FORECAST_CRON,
+        cron_schedule=cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED if settings.offline else dg.DefaultScheduleStatus.RUNNING,
-        description="Every 6 hours (00:15, 06:15, 12:15, 18:15 UTC): one forecast snapshot for every site.",
+        description=f"On `{cron}` (UTC): one {kind} snapshot for every site the provider serves.",
     )
     return job, schedule
 
@@ -212,13 +222,15 @@ def build_defs(settings: Settings) -> dg.Definitions:
     jobs, schedules = [], []
     for name in settings.providers:
         spec = PROVIDERS[name]
-        job, schedule = _history(spec, settings)
-        jobs.append(job)
-        schedules.append(schedule)
-        if spec.forecast is not None:
-            job, schedule = _forecast(spec, settings)
+        if spec.history is not None:
+            job, schedule = _history(spec, settings)
             jobs.append(job)
             schedules.append(schedule)
+        for kind in SNAPSHOT_TABLES:
+            if getattr(spec, kind) is not None:
+                job, schedule = _snapshot(spec, kind, settings)
+                jobs.append(job)
+                schedules.append(schedule)
     automation_sensor = dg.AutomationConditionSensorDefinition(
         "automation_condition_sensor",
         target=dg.AssetSelection.all(),

@@ -16,6 +16,12 @@ VALIDATED_GROUP = "validated"
 WAREHOUSE_GROUP = "warehouse"
 METRICS_GROUP = "metrics"
 
+# Every run of a provider's history or snapshot job carries this tag (the provider's name): the
+# warehouse assets in it then replace only that provider's rows, so providers load independently and
+# a provider that is down fails only its own runs. Runs without it (UI materializations, automation)
+# load every enabled provider that has validated the window.
+PROVIDER_TAG = "weather_assets/provider"
+
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     """One partition per UTC day, from WEATHER_ASSETS_START_DATE (DESIGN.md §2)."""

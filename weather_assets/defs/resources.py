@@ -9,6 +9,7 @@ its value); an unset alert webhook means alerts are logged instead of posted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -28,8 +29,8 @@ from weather_assets.providers.http import (
     RateWindow,
     handler_transport,
 )
-from weather_assets.providers.registry import ProviderSpec
-from weather_assets.settings import ALERT_WEBHOOK_URL_VAR, Settings
+from weather_assets.providers.spec import Fetcher, ProviderSpec
+from weather_assets.settings import ALERT_WEBHOOK_URL_VAR, KEYED_PROVIDERS, PREFIX, Settings
 from weather_assets.warehouse import writer
 
 USER_AGENT = "weather_assets/0.1 (asset-based weather data platform)"
@@ -53,17 +54,55 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+def secret_field(env_var: str) -> str:
+    """The LiveHttp field holding the secret read from `env_var` (WEATHER_ASSETS_NOAA_TOKEN -> noaa_token)."""
+    return env_var.removeprefix(PREFIX).lower()
+
+
 class LiveHttp(dg.ConfigurableResource):
-    """Real provider endpoints through the shared HTTP policy (timeouts, retries, rate limits, breaker)."""
+    """Real provider endpoints through the shared HTTP policy (timeouts, retries, rate limits, breaker).
+
+    Provider secrets are fields set to `dg.EnvVar(...)` when their variable is set (never a value in
+    code or config); the UI shows the variable's name only. The HTTP layer redacts them everywhere.
+    """
 
     user_agent: str = USER_AGENT
+    noaa_token: str | None = Field(default=None, description=f"NOAA CDO token ({KEYED_PROVIDERS['noaa_cdo']})")
+    openweathermap_key: str | None = Field(
+        default=None, description=f"OpenWeatherMap API key ({KEYED_PROVIDERS['openweathermap']})"
+    )
+    weatherapi_key: str | None = Field(
+        default=None, description=f"WeatherAPI.com key ({KEYED_PROVIDERS['weatherapi']})"
+    )
 
     @property
     def offline(self) -> bool:
         return False
 
-    def client(self, spec: ProviderSpec) -> ProviderHttpClient:
-        return ProviderHttpClient(spec.policy, headers={"User-Agent": self.user_agent})
+    def _transport(self, spec: ProviderSpec):
+        return None
+
+    def client(self, spec: ProviderSpec, extra_headers: dict[str, str] | None = None) -> ProviderHttpClient:
+        headers = {"User-Agent": self.user_agent, **spec.headers, **(extra_headers or {})}
+        return ProviderHttpClient(spec.policy, transport=self._transport(spec), headers=headers)
+
+    @contextlib.contextmanager
+    def fetcher(self, spec: ProviderSpec, base_url: str) -> Iterator[Fetcher]:
+        """A `Fetcher` for `spec` at `base_url`, its secret applied as the provider wants it sent."""
+        headers, params = {}, []
+        if spec.secret is not None:
+            value = getattr(self, secret_field(spec.secret.env_var), None)
+            if not value:
+                raise dg.Failure(
+                    f"{spec.name}: {spec.secret.env_var} is not set, so this provider is disabled; set it "
+                    "and reload the code location"
+                )
+            if spec.secret.header:
+                headers[spec.secret.header] = value
+            else:
+                params.append((spec.secret.param, value))
+        with self.client(spec, headers) as client:
+            yield Fetcher(client, base_url, params)
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
@@ -79,10 +118,14 @@ class RecordedHttp(LiveHttp):
     def offline(self) -> bool:
         return True
 
-    def client(self, spec: ProviderSpec) -> ProviderHttpClient:
-        return ProviderHttpClient(
-            spec.policy, transport=handler_transport(spec.replay()), headers={"User-Agent": self.user_agent}
-        )
+    def _transport(self, spec: ProviderSpec):
+        return handler_transport(spec.replay())
+
+    def client(self, spec: ProviderSpec, extra_headers: dict[str, str] | None = None) -> ProviderHttpClient:
+        # The recording is local: the provider's rate limit protects a server that is not involved, and
+        # honouring it would only make offline runs slow (7Timer's polite 1/s: 15 s for 15 sites).
+        offline = dataclasses.replace(spec, policy=dataclasses.replace(spec.policy, rate_limits=()))
+        return super().client(offline, extra_headers)
 
     def now(self) -> dt.datetime:
         return RECORDED_CLOCK
@@ -144,8 +187,14 @@ def alert_webhook(settings: Settings) -> AlertWebhook:
     return AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_URL_VAR)) if settings.alert_webhook_set else AlertWebhook()
 
 
+def http_resource(settings: Settings) -> LiveHttp:
+    """Live or recorded HTTP, with each set provider secret wired as an EnvVar (unset ones: not wired)."""
+    secrets = {secret_field(KEYED_PROVIDERS[p]): dg.EnvVar(KEYED_PROVIDERS[p]) for p in settings.keys_set}
+    return RecordedHttp(**secrets) if settings.offline else LiveHttp(**secrets)
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
-    http = RecordedHttp() if settings.offline else LiveHttp()
+    http = http_resource(settings)
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(path=str(settings.duckdb_path)),

@@ -105,7 +105,7 @@ def build_site_catalog_sensor(
 ) -> dg.SensorDefinition:
     """`clock` (tests) replaces the wall clock that decides the newest complete day to load."""
     now_fn = clock or (lambda: _now(settings))
-    specs = [PROVIDERS[name] for name in settings.providers]
+    specs = [PROVIDERS[name] for name in settings.providers if PROVIDERS[name].history is not None]
     jobs = [history_job(spec, settings) for spec in specs]
 
     @dg.sensor(
@@ -147,9 +147,11 @@ def build_site_catalog_sensor(
         requests: list[dg.RunRequest] = []
         if load:
             now = now_fn()
+            by_id = {site.id: site for site in catalog}
             for spec, job in zip(specs, jobs, strict=True):
                 newest = newest_complete_day(spec, now)
-                if newest < settings.start_date:
+                served, _ = spec.covered([by_id[site_id] for site_id in load])
+                if newest < settings.start_date or not served:  # e.g. a new site without this provider's station
                     continue
                 requests.append(
                     range_request(
@@ -282,9 +284,7 @@ def run_failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun, settin
     return slack_message(f"weather_assets: run failed: {run.job_name} ({run.run_id[:8]})", fields, links)
 
 
-def check_failure_message(
-    run: dg.DagsterRun, evaluations: Sequence[Any], settings: Settings
-) -> dict[str, Any]:
+def check_failure_message(run: dg.DagsterRun, evaluations: Sequence[Any], settings: Settings) -> dict[str, Any]:
     """One message per run for its failed ERROR-severity checks: asset, check, partition, sites."""
     fields: list[tuple[str, str]] = []
     links = [f"/runs/{run.run_id}"]
@@ -380,8 +380,9 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         instance = context.instance
         if not context.cursor:  # start from now: no alerts for history that happened before
             cursor = {e.value: _latest_storage_id(instance, e) for e in _ENDED}
-            return dg.SensorResult(skip_reason="first evaluation: watching runs that end from now on",
-                                   cursor=json.dumps(cursor))
+            return dg.SensorResult(
+                skip_reason="first evaluation: watching runs that end from now on", cursor=json.dumps(cursor)
+            )
         cursor = json.loads(context.cursor)
         failing = cursor.setdefault("failing", {})
         sent = 0

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.base import WireResponse
+from weather_assets.providers.base import Handler, WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.spec import (
+    MEASURES,
+    OBSERVATION_COLUMNS,
+    Fetcher,
+    History,
+    ProviderSpec,
+    Pulled,
+    Snapshot,
+    empty_frame,
+)
 from weather_assets.sites.catalog import Site
 
 NAME = "open_meteo"  # registry / asset-key name
@@ -44,19 +55,6 @@ RATE_LIMITS = (RateWindow(600, 60), RateWindow(5_000, 3_600), RateWindow(10_000,
 MAX_LOCATIONS_PER_REQUEST = 1000
 MAX_WEIGHT_PER_REQUEST = 600.0  # a heavier call could never pass the per-minute limit
 
-# Canonical measure columns with their polars types, in table order.
-MEASURES: dict[str, pl.DataType] = {
-    "temperature_c": pl.Float64(),
-    "relative_humidity_pct": pl.Float64(),
-    "dew_point_c": pl.Float64(),
-    "pressure_msl_hpa": pl.Float64(),
-    "wind_speed_ms": pl.Float64(),
-    "wind_direction_deg": pl.Float64(),
-    "wind_gust_ms": pl.Float64(),
-    "precipitation_mm": pl.Float64(),
-    "cloud_cover_pct": pl.Float64(),
-    "weather_code": pl.Int32(),
-}
 
 # Unit strings the server writes (open-meteo.md "Variables and units", SiUnit enum) -> factor/offset to SI.
 _UNIT_CONVERSIONS: dict[str, tuple[float, float]] = {
@@ -84,8 +82,6 @@ class OpenMeteoResponseError(ValueError):
 
 def _describe_error(response: WireResponse) -> str | None:
     """Open-Meteo errors are `{"error": true, "reason": "..."}`."""
-    import json
-
     try:
         body = json.loads(response.body)
     except ValueError:
@@ -254,22 +250,15 @@ class ForecastRequest:
         )
 
 
-def plan_forecast_requests(
-    sites: Sequence[Site], issued_at: dt.datetime, days: int = 7
-) -> list[ForecastRequest]:
+def plan_forecast_requests(sites: Sequence[Site], issued_at: dt.datetime, days: int = 7) -> list[ForecastRequest]:
     per_call = max(1, min(MAX_LOCATIONS_PER_REQUEST, int(MAX_WEIGHT_PER_REQUEST // location_weight(days))))
-    return [
-        ForecastRequest(tuple(sites[i : i + per_call]), issued_at, days)
-        for i in range(0, len(sites), per_call)
-    ]
+    return [ForecastRequest(tuple(sites[i : i + per_call]), issued_at, days) for i in range(0, len(sites), per_call)]
 
 
 # --------------------------------------------------------------------------- normaliser
 
 
-def _times_utc(
-    block: dict[str, Any], units: dict[str, str], utc_offset_seconds: int, where: str
-) -> pl.Series:
+def _times_utc(block: dict[str, Any], units: dict[str, str], utc_offset_seconds: int, where: str) -> pl.Series:
     times = block.get("time")
     if not isinstance(times, list):
         raise OpenMeteoResponseError(f"{where}: 'hourly.time' is missing or not a list")
@@ -307,9 +296,7 @@ def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
             columns[column] = pl.Series(column, [None] * n, dtype=dtype)
             continue
         if not isinstance(values, list) or len(values) != n:
-            raise OpenMeteoResponseError(
-                f"{where}: 'hourly.{variable}' has {len(values)} values for {n} times"
-            )
+            raise OpenMeteoResponseError(f"{where}: 'hourly.{variable}' has {len(values)} values for {n} times")
         unit = units.get(variable)
         if unit not in _UNIT_CONVERSIONS:
             raise OpenMeteoResponseError(f"{where}: unknown unit {unit!r} for '{variable}'")
@@ -345,12 +332,56 @@ def normalise_hourly(payload: Any, sites: Sequence[Site], *, where: str = "open_
 
 
 def empty_observations() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "site_id": pl.String,
-            "source": pl.String,
-            "observed_at": pl.Datetime("us"),
-            **MEASURES,
-            "weather_code_system": pl.String,
-        }
-    )
+    return empty_frame(OBSERVATION_COLUMNS)
+
+
+# --------------------------------------------------------------------------- the platform's contract
+
+
+def pull_archive(fetch: Fetcher, sites: Sequence[Site], start: dt.date, end: dt.date) -> Iterator[Pulled]:
+    """The archive calls `plan_archive_requests` chose, one landed body each."""
+    for request in plan_archive_requests(sites, start, end):
+        response = fetch.get(params=request.params(), cost=request.weight, what=request.describe())
+        yield Pulled(response, request.sites, request.start, request.end, request.weight)
+
+
+def pull_forecast(fetch: Fetcher, sites: Sequence[Site], issued_at: dt.datetime) -> Iterator[Pulled]:
+    for request in plan_forecast_requests(sites, issued_at):
+        response = fetch.get(params=request.params(), cost=request.weight, what=request.describe())
+        yield Pulled(response, request.sites, request.start, request.end, request.weight)
+
+
+def normalise_body(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
+    return normalise_hourly(json.loads(body), sites)
+
+
+def _replay() -> Handler:
+    from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
+
+    return OpenMeteoReplay()
+
+
+SPEC = ProviderSpec(
+    name=NAME,
+    source=SOURCE,
+    title="Open-Meteo (ERA5/IFS reanalysis archive and model forecasts, keyless)",
+    default_url="https://archive-api.open-meteo.com/v1/archive",
+    policy=POLICY,
+    replay=_replay,
+    history=History(
+        pull=pull_archive,
+        lag_days=2,
+        hourly=normalise_body,
+        url=lambda settings: settings.open_meteo_archive_url,
+    ),
+    forecast=Snapshot(
+        pull=pull_forecast,
+        normalise=normalise_body,
+        description="hourly, the next 7 days",
+        url=lambda settings: settings.open_meteo_forecast_url,
+    ),
+    requests_note=(
+        "One multi-location call per range, split only where a call would weigh more than "
+        "600 weighted calls (the per-minute limit): a year for 15 sites is 1 call weighing ~391."
+    ),
+)

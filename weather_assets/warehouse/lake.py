@@ -16,6 +16,8 @@ import polars as pl
 
 OBSERVATIONS = "observations"
 REJECTED = "rejected_observations"
+DAILY = "daily_observations"  # daily-grain sources; `date` is the station's observation day
+REJECTED_DAILY = "rejected_daily_observations"
 
 
 def day_path(lake_dir: Path, table: str, source: str, day: dt.date) -> Path:

@@ -59,8 +59,13 @@ def connect(
             if _LOCKED not in str(exc) or waited >= wait_s:
                 raise
             holder = re.search(r"\(PID (\d+)\)", str(exc))
-            log.warning("warehouse %s is held by another process (pid %s); waiting %.1f s (%.0f s so far)",
-                        path.name, holder.group(1) if holder else "?", delay, waited)
+            log.warning(
+                "warehouse %s is held by another process (pid %s); waiting %.1f s (%.0f s so far)",
+                path.name,
+                holder.group(1) if holder else "?",
+                delay,
+                waited,
+            )
             sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)
@@ -91,22 +96,22 @@ def replace_observations_window(
     start: dt.datetime,
     end: dt.datetime,
     files: Sequence[Path],
+    sources: Sequence[str],
     sites: Sequence[str] | None = None,
 ) -> tuple[int, int]:
-    """Replace every source's observations in [start, end) with the lake `files`; with `sites`, only
+    """Replace the observations of `sources` in [start, end) with the lake `files`; with `sites`, only
     those sites' rows (the lake rows of other sites are not loaded, their warehouse rows not touched).
+    Other sources' rows are never touched: each provider's loads are independent.
 
     Returns (rows deleted, rows inserted).
     """
-    window = {"start": start, "end": end, "sites": None if sites is None else list(sites)}
+    window = {"start": start, "end": end, "sites": None if sites is None else list(sites), "sources": list(sources)}
     with transaction(con):
         deleted = _count(con.execute(sql("delete_observations_window"), window))
         inserted = 0
         if files:
             inserted = _count(
-                con.execute(
-                    sql("insert_observations_from_lake"), {**window, "files": [str(f) for f in files]}
-                )
+                con.execute(sql("insert_observations_from_lake"), {**window, "files": [str(f) for f in files]})
             )
     return deleted, inserted
 
@@ -116,21 +121,60 @@ def replace_rejected_window(
     start: dt.date,
     end: dt.date,
     files: Sequence[Path],
+    sources: Sequence[str],
     sites: Sequence[str] | None = None,
 ) -> int:
-    """Replace the quarantined rows of partitions [start, end) with the lake `files` (only `sites`'s if given)."""
-    scope = None if sites is None else list(sites)
+    """Replace the quarantined rows of `sources` in partitions [start, end) with the lake `files` (only
+    `sites`'s if given)."""
+    scope = {"sites": None if sites is None else list(sites), "sources": list(sources)}
     with transaction(con):
-        con.execute(
-            sql("delete_rejected_observations_window"), {"start_date": start, "end_date": end, "sites": scope}
-        )
+        con.execute(sql("delete_rejected_observations_window"), {"start_date": start, "end_date": end, **scope})
         if not files:
             return 0
         return _count(
-            con.execute(
-                sql("insert_rejected_observations_from_lake"), {"files": [str(f) for f in files], "sites": scope}
-            )
+            con.execute(sql("insert_rejected_observations_from_lake"), {"files": [str(f) for f in files], **scope})
         )
+
+
+def replace_daily_window(
+    con: duckdb.DuckDBPyConnection,
+    first: dt.date,
+    last: dt.date,
+    files: Sequence[Path],
+    rejected_files: Sequence[Path],
+    sources: Sequence[str],
+    sites: Sequence[str] | None = None,
+) -> tuple[int, int, int]:
+    """Replace the daily rows and quarantined daily rows of `sources` on days [first, last] in ONE
+    transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
+    scope = {"first": first, "last": last, "sites": None if sites is None else list(sites), "sources": list(sources)}
+    with transaction(con):
+        deleted = _count(con.execute(sql("delete_daily_observations_window"), scope))
+        con.execute(sql("delete_rejected_daily_observations_window"), scope)
+        inserted = rejected = 0
+        if files:
+            inserted = _count(
+                con.execute(sql("insert_daily_observations_from_lake"), {**scope, "files": [str(f) for f in files]})
+            )
+        if rejected_files:
+            rejected = _count(
+                con.execute(
+                    sql("insert_rejected_daily_observations_from_lake"),
+                    {"sources": scope["sources"], "sites": scope["sites"], "files": [str(f) for f in rejected_files]},
+                )
+            )
+    return deleted, inserted, rejected
+
+
+def upsert_current_conditions(con: duckdb.DuckDBPyConnection, snapshot: pl.DataFrame) -> int:
+    """Add a current-conditions snapshot, replacing rows with the same (site_id, source, observed_at)."""
+    con.register("snapshot", snapshot)
+    try:
+        with transaction(con):
+            con.execute(sql("upsert_current_conditions"))
+        return snapshot.height
+    finally:
+        con.unregister("snapshot")
 
 
 def sync_sites(con: duckdb.DuckDBPyConnection, sites: Sequence[Site], now: dt.datetime) -> int:

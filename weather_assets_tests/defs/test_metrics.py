@@ -216,7 +216,8 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
     """The views, then a two-day single-run backfill of the incremental models, through
     `materialize()` on a fresh warehouse: shared by the tests below (each dbt run through Dagster
     costs ~10 s). dbt artifacts go to the data dir, never the repository's dbt_project/target."""
-    settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo",
+                                  "WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DBT_TARGET_PATH", str(settings.data_dir / "dbt_target"))
         defs = metrics.build_defs(settings)

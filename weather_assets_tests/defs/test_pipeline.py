@@ -38,6 +38,7 @@ def live_settings(tmp_path, server, dbt_manifest) -> Settings:
     """Settings as a user would set them: a data dir, and the archive URL pointing at 'their' server."""
     return Settings.from_env(
         {
+            "WEATHER_ASSETS_PROVIDERS": "open_meteo",
             "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
             "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": f"{server.base_url}/v1/archive",
             "WEATHER_ASSETS_OPEN_METEO_FORECAST_URL": f"{server.base_url}/v1/forecast",
@@ -217,7 +218,8 @@ def test_daily_mart_matches_a_hand_computed_local_day(live_settings):
 
 def test_offline_mode_replays_through_the_same_client_and_says_so(tmp_path, dbt_manifest):
     settings = Settings.from_env(
-        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"), "WEATHER_ASSETS_OFFLINE": "1"}
+        {"WEATHER_ASSETS_PROVIDERS": "open_meteo",
+         "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"), "WEATHER_ASSETS_OFFLINE": "1"}
     )
     result = run(settings, INGEST, partition_key="2024-02-14")
     raw = result.asset_materializations_for_node("raw__open_meteo")[0].metadata
@@ -234,7 +236,7 @@ def test_offline_mode_replays_through_the_same_client_and_says_so(tmp_path, dbt_
 def test_settings_urls_are_what_the_client_calls(tmp_path, server, dbt_manifest):
     """WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL points the pull anywhere (a proxy, a self-hosted server)."""
     settings = dataclasses.replace(
-        Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d")}),
+        Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo", "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d")}),
         open_meteo_archive_url=f"{server.base_url}/custom/prefix/v1/archive",
     )
     run(settings, [["raw", "open_meteo"]], partition_key="2024-01-02")

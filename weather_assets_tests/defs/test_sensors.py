@@ -50,6 +50,7 @@ def offline_settings(tmp_path, catalog) -> Settings:
     """Offline clock 2024-03-24T06:00Z: Open-Meteo's newest complete day is 2024-03-22."""
     return Settings.from_env(
         {
+            "WEATHER_ASSETS_PROVIDERS": "open_meteo",
             "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
             "WEATHER_ASSETS_SITES_FILE": str(catalog),
             "WEATHER_ASSETS_START_DATE": "2024-03-01",
@@ -68,6 +69,7 @@ def server():
 def live_settings(tmp_path, catalog, server, dbt_manifest) -> Settings:
     return Settings.from_env(
         {
+            "WEATHER_ASSETS_PROVIDERS": "open_meteo",
             "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
             "WEATHER_ASSETS_SITES_FILE": str(catalog),
             "WEATHER_ASSETS_START_DATE": "2024-01-19",
@@ -292,6 +294,7 @@ def test_run_failure_alert_posts_asset_partition_sites_and_run_link(tmp_path, ca
     with LocalServer(ScriptedHandler([bad])) as broken:
         settings = Settings.from_env(
             {
+                "WEATHER_ASSETS_PROVIDERS": "open_meteo",
                 "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
                 "WEATHER_ASSETS_SITES_FILE": str(catalog),
                 "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": broken.url("/v1/archive"),
@@ -389,6 +392,7 @@ def test_check_failure_alert_names_the_checks_partition_and_failing_sites(live_s
 
 def _env(settings: Settings) -> dict[str, object]:
     return {
+        "WEATHER_ASSETS_PROVIDERS": ",".join(settings.providers),
         "WEATHER_ASSETS_DATA_DIR": settings.data_dir,
         "WEATHER_ASSETS_SITES_FILE": settings.sites_file,
         "WEATHER_ASSETS_START_DATE": settings.start_date.isoformat(),

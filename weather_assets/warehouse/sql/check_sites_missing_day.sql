@@ -1,7 +1,9 @@
--- Active sites with no observation from $source on the UTC day $day.
+-- Active sites among $sites (the sites $source serves; NULL: every site) with no observation from
+-- $source on the UTC day $day.
 SELECT s.site_id
 FROM sites AS s
 WHERE s.active
+  AND ($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], s.site_id))
   AND NOT EXISTS (
       SELECT 1 FROM observations AS o
       WHERE o.site_id = s.site_id AND o.source = $source

@@ -1,4 +1,4 @@
--- Active sites whose newest observation from $source that holds any measurement is older than
+-- Active sites among $sites (the sites $source serves; NULL: every site) whose newest observation from $source that holds any measurement is older than
 -- $cutoff (or that have none at all), with that newest hour.
 SELECT s.site_id, max(o.observed_at) AS newest_observed_at
 FROM sites AS s
@@ -8,6 +8,7 @@ LEFT JOIN observations AS o
               o.wind_direction_deg, o.wind_gust_ms, o.precipitation_mm, o.cloud_cover_pct,
               o.weather_code) IS NOT NULL
 WHERE s.active
+  AND ($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], s.site_id))
 GROUP BY s.site_id
 HAVING max(o.observed_at) IS NULL OR max(o.observed_at) < $cutoff
 ORDER BY s.site_id;

@@ -68,3 +68,56 @@ CREATE TABLE IF NOT EXISTS forecasts (
     ingested_at            TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (site_id, source, issued_at, valid_at)
 );
+
+-- Issue 3: coded forecasts (7Timer) flag the measures that are class-midpoint estimates.
+ALTER TABLE forecasts ADD COLUMN IF NOT EXISTS estimated_fields VARCHAR;  -- comma list; NULL: none
+
+CREATE TABLE IF NOT EXISTS daily_observations (
+    site_id              VARCHAR NOT NULL,
+    source               VARCHAR NOT NULL,
+    date                 DATE NOT NULL,       -- the station's observation day (GHCND: local day)
+    station_id           VARCHAR NOT NULL,
+    temperature_min_c    DOUBLE,
+    temperature_max_c    DOUBLE,
+    temperature_mean_c   DOUBLE,
+    precipitation_mm     DOUBLE,              -- total over the observation day
+    snowfall_mm          DOUBLE,
+    snow_depth_mm        DOUBLE,
+    wind_speed_mean_ms   DOUBLE,
+    ingestion_run_id     VARCHAR NOT NULL,
+    ingested_at          TIMESTAMPTZ NOT NULL
+    -- Key (site_id, source, date), verified by the blocking `unique_key` check after every load.
+);
+
+CREATE TABLE IF NOT EXISTS rejected_daily_observations (
+    partition_date    DATE NOT NULL,
+    site_id           VARCHAR,
+    source            VARCHAR NOT NULL,
+    observed_at       TIMESTAMP,          -- the rejected row's observation day, at midnight
+    failed_check      VARCHAR NOT NULL,
+    failed_column     VARCHAR,
+    failure_case      VARCHAR,
+    record            VARCHAR NOT NULL,
+    ingestion_run_id  VARCHAR NOT NULL,
+    ingested_at       TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS current_conditions (
+    site_id                VARCHAR NOT NULL,
+    source                 VARCHAR NOT NULL,
+    observed_at            TIMESTAMP NOT NULL,  -- UTC, the report's own time (not rounded to the hour)
+    temperature_c          DOUBLE,
+    relative_humidity_pct  DOUBLE,
+    dew_point_c            DOUBLE,
+    pressure_msl_hpa       DOUBLE,
+    wind_speed_ms          DOUBLE,
+    wind_direction_deg     DOUBLE,
+    wind_gust_ms           DOUBLE,
+    precipitation_mm       DOUBLE,              -- as reported over the preceding hour
+    cloud_cover_pct        DOUBLE,
+    weather_code           INTEGER,
+    weather_code_system    VARCHAR,
+    ingestion_run_id       VARCHAR NOT NULL,
+    ingested_at            TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (site_id, source, observed_at)
+);

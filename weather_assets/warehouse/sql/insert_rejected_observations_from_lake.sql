@@ -4,4 +4,5 @@ INSERT INTO rejected_observations BY NAME
 SELECT * EXCLUDE (date), date AS partition_date
 FROM read_parquet($files, hive_partitioning = true, hive_types = {'date': DATE, 'source': VARCHAR},
                   union_by_name = true)
-WHERE $sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site_id);
+WHERE list_contains($sources::VARCHAR[], source)
+  AND ($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site_id));

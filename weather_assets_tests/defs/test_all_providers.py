@@ -1,0 +1,185 @@
+"""Every provider at once, offline: one partition and one snapshot of each, into the same tables.
+
+Each provider's recorded-payload replay runs through its real client, normaliser, validation and the
+shared warehouse writes. Then: `observations` holds each hourly source under the same key space
+(catalog site ids, UTC hours) with no duplicate key, `daily_observations` the daily-grain sources,
+and `forecasts` / `current_conditions` every snapshot source. A provider that is down fails only its
+own run; the others load.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from weather_assets.definitions import build_defs
+from weather_assets.defs.automation import history_job_name
+from weather_assets.providers.registry import PROVIDERS
+from weather_assets.settings import KEYED_PROVIDERS, Settings, bundled_sites_file
+from weather_assets.sites.catalog import load_catalog
+from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets_tests.support.pipeline import table
+
+CATALOG = load_catalog(bundled_sites_file())
+DAY = "2024-03-20"  # inside every replay; NWS keeps ~7 days before the recording's clock (2024-03-24)
+FAKE_KEYS = {var: f"fake-{name}-0123456789" for name, var in KEYED_PROVIDERS.items()}
+
+
+@pytest.fixture
+def all_settings(tmp_path, monkeypatch, dbt_manifest) -> Settings:
+    for var, value in FAKE_KEYS.items():  # dg.EnvVar reads the process environment
+        monkeypatch.setenv(var, value)
+    env = {
+        "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+        "WEATHER_ASSETS_START_DATE": "2024-03-01",
+        "WEATHER_ASSETS_OFFLINE": "1",
+        "WEATHER_ASSETS_PROVIDERS": ",".join(PROVIDERS),
+        **FAKE_KEYS,
+    }
+    return Settings.from_env(env)
+
+
+def _served(name: str) -> set[str]:
+    return {s.id for s in PROVIDERS[name].covered(CATALOG)[0]}
+
+
+def test_one_partition_of_every_provider_lands_in_the_same_tables_without_duplicates(all_settings):
+    assert set(all_settings.providers) == set(PROVIDERS)
+    defs = build_defs(all_settings)
+    graph = defs.get_repository_def().asset_graph
+    history = [
+        key
+        for key in graph.materializable_asset_keys
+        if key.path[0] in ("raw", "observations", "daily_observations") and graph.get(key).partitions_def
+    ] + [
+        dg.AssetKey(["warehouse", t]) for t in ("sites", "observations", "rejected_observations", "daily_observations")
+    ]
+    result = dg.materialize(
+        list(defs.assets), resources=defs.resources, selection=history, partition_key=DAY, raise_on_error=False
+    )
+    failures = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert result.success, failures
+
+    hourly = {n for n, s in PROVIDERS.items() if s.history is not None and s.history.hourly is not None}
+    daily = {n for n, s in PROVIDERS.items() if s.history is not None and s.history.daily is not None}
+    assert {"open_meteo", "nws", "openweathermap", "weatherapi", "meteostat", "noaa_cdo"} <= hourly
+    assert {"noaa_cdo", "noaa_ads"} <= daily
+
+    per_source = table(
+        all_settings,
+        "SELECT source, count(*) AS n, count(DISTINCT (site_id, source, observed_at)) AS keys, "
+        "list(DISTINCT site_id ORDER BY site_id) AS sites, min(observed_at) AS first, max(observed_at) AS last "
+        "FROM observations GROUP BY source ORDER BY source",
+    )
+    rows = {r["source"]: r for r in per_source.iter_rows(named=True)}
+    for name in hourly - {"noaa_cdo"}:  # NOAA's hourly precipitation may legitimately be empty
+        source = PROVIDERS[name].source
+        assert source in rows, f"{source} has no rows"
+        row = rows[source]
+        assert row["n"] == row["keys"], f"{source}: duplicate keys"
+        assert set(row["sites"]) == _served(name), source  # the same key space: catalog site ids
+        assert str(row["first"]) >= f"{DAY} 00:00:00" and str(row["last"]) <= f"{DAY} 23:00:00", source
+    duplicates = table(
+        all_settings,
+        "SELECT site_id, source, observed_at FROM observations GROUP BY ALL HAVING count(*) > 1",
+    )
+    assert duplicates.height == 0
+    # Every hour is on the hour and UTC-day aligned for every source.
+    off_hour = table(all_settings, "SELECT count(*) AS n FROM observations WHERE minute(observed_at) <> 0")
+    assert off_hour["n"][0] == 0
+
+    daily_rows = table(
+        all_settings,
+        "SELECT source, count(*) AS n, count(DISTINCT (site_id, date)) AS keys, min(date) AS first, "
+        "max(date) AS last FROM daily_observations GROUP BY source ORDER BY source",
+    )
+    by_daily = {r["source"]: r for r in daily_rows.iter_rows(named=True)}
+    rejected_daily = table(all_settings, "SELECT source, count(*) AS n FROM rejected_daily_observations GROUP BY ALL")
+    quarantined = dict(zip(rejected_daily["source"], rejected_daily["n"], strict=True))
+    for name in daily:
+        source = PROVIDERS[name].source
+        row = by_daily[source]
+        # One row per served station-day: loaded, or quarantined with its reason (never dropped).
+        assert row["n"] == row["keys"]
+        assert row["n"] + quarantined.get(source, 0) == len(_served(name)), source
+        assert str(row["first"]) == str(row["last"]) == DAY
+
+    # Station-based providers list the sites they skipped instead of failing on them.
+    meta = result.asset_materializations_for_node("raw__nws")[0].metadata
+    assert meta["sites_skipped"].value == len(CATALOG) - len(_served("nws"))
+    assert "berlin_de" in meta["sites_skipped_list"].value
+
+    # Keys never reach landed metadata or materialization metadata.
+    text = repr([e.event_specific_data for e in result.all_events if e.is_step_materialization])
+    for key in FAKE_KEYS.values():
+        assert key not in text
+    for meta_file in (all_settings.landing_dir).rglob("*.json"):
+        body = meta_file.read_text()
+        assert not any(key in body for key in FAKE_KEYS.values()), meta_file
+
+
+def test_every_snapshot_source_lands_in_forecasts_and_current_conditions(all_settings):
+    defs = build_defs(all_settings)
+    graph = defs.get_repository_def().asset_graph
+    snapshot = [k for k in graph.materializable_asset_keys if k.path[0] in ("forecasts", "current_conditions")]
+    raw = [
+        dg.AssetKey(["raw", f"{k.path[1]}_{'forecast' if k.path[0] == 'forecasts' else 'current'}"]) for k in snapshot
+    ]
+    selection = [
+        *raw,
+        *snapshot,
+        dg.AssetKey(["warehouse", "forecasts"]),
+        dg.AssetKey(["warehouse", "current_conditions"]),
+    ]
+    result = dg.materialize(list(defs.assets), resources=defs.resources, selection=selection, raise_on_error=False)
+    failures = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert result.success, failures
+
+    forecast_sources = {PROVIDERS[n].source for n, s in PROVIDERS.items() if s.forecast is not None}
+    current_sources = {PROVIDERS[n].source for n, s in PROVIDERS.items() if s.current is not None}
+    assert {"open-meteo", "7timer", "nws", "openweathermap", "weatherapi"} <= forecast_sources
+    assert {"openweathermap", "weatherapi"} <= current_sources
+    forecasts = table(
+        all_settings,
+        "SELECT source, count(*) AS n, count(DISTINCT (site_id, source, issued_at, valid_at)) AS keys, "
+        "count(estimated_fields) AS estimated FROM forecasts GROUP BY source",
+    )
+    assert set(forecasts["source"]) == forecast_sources
+    assert (forecasts["n"] == forecasts["keys"]).all()
+    # 7Timer's coded classes are flagged as estimates, not hidden; measured forecasts are not.
+    estimated = dict(zip(forecasts["source"], forecasts["estimated"], strict=True))
+    assert estimated["7timer"] > 0 and estimated["open-meteo"] == 0
+    current = table(all_settings, "SELECT DISTINCT source FROM current_conditions")
+    assert set(current["source"]) == current_sources
+
+
+def test_a_provider_that_is_down_fails_its_own_run_and_the_others_load(tmp_path, dbt_manifest):
+    """Live mode: Open-Meteo answers from a local server; Meteostat answers 503 on every attempt."""
+    from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
+
+    down = ScriptedHandler([json_response({"title": "Service Unavailable"}, 503, {"Retry-After": "0"})])
+    with LocalServer(OpenMeteoReplay()) as good, LocalServer(down) as bad:
+        settings = Settings.from_env(
+            {
+                "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+                "WEATHER_ASSETS_START_DATE": "2024-03-01",
+                "WEATHER_ASSETS_PROVIDERS": "open_meteo,meteostat",
+                "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": good.url("/v1/archive"),
+                "WEATHER_ASSETS_METEOSTAT_URL": bad.base_url,
+            }
+        )
+        defs = build_defs(settings)
+        with dg.instance_for_test() as instance:
+            results = {}
+            for name in ("meteostat", "open_meteo"):
+                job = defs.resolve_job_def(history_job_name(PROVIDERS[name]))
+                results[name] = job.execute_in_process(
+                    instance=instance, partition_key="2024-03-20", raise_on_error=False
+                )
+    assert not results["meteostat"].success
+    failure = next(e for e in results["meteostat"].all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert "meteostat" in message and "503" in message
+    assert results["open_meteo"].success
+    loaded = table(settings, "SELECT DISTINCT source FROM observations")
+    assert loaded["source"].to_list() == ["open-meteo"]

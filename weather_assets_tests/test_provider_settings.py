@@ -1,0 +1,72 @@
+"""Which providers run: keyless by default, keyed ones only with their key, disabled ones visible."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from weather_assets.definitions import build_defs
+from weather_assets.defs.ingest import DISABLED_GROUP
+from weather_assets.defs.resources import http_resource
+from weather_assets.providers.registry import PROVIDERS
+from weather_assets.settings import KEYED_PROVIDERS, KEYLESS_PROVIDERS, Settings
+
+
+def test_the_settings_know_exactly_the_registered_providers():
+    assert set(KEYLESS_PROVIDERS) | set(KEYED_PROVIDERS) == set(PROVIDERS)
+    for name, var in KEYED_PROVIDERS.items():
+        assert PROVIDERS[name].secret is not None and PROVIDERS[name].secret.env_var == var
+    for name in KEYLESS_PROVIDERS:
+        assert PROVIDERS[name].secret is None
+
+
+def test_keyless_providers_run_by_default_and_keyed_ones_need_their_key(tmp_path):
+    settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path)})
+    assert set(settings.providers) == set(KEYLESS_PROVIDERS)
+    assert dict(settings.disabled) == {name: f"{var} is not set" for name, var in KEYED_PROVIDERS.items()}
+
+    keyed = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_NOAA_TOKEN": "t0ken"})
+    # The keyless NOAA service only stands in while no token is set.
+    assert "noaa_cdo" in keyed.providers and "noaa_ads" not in keyed.providers
+    assert "WEATHER_ASSETS_NOAA_TOKEN is set" in dict(keyed.disabled)["noaa_ads"]
+
+    # Listed without its key: disabled with the reason, never an error that would break the location.
+    listed = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_PROVIDERS": "open_meteo,weatherapi"}
+    )
+    assert listed.providers == ("open_meteo",)
+    assert dict(listed.disabled)["weatherapi"] == "WEATHER_ASSETS_WEATHERAPI_KEY is not set"
+
+
+def test_a_disabled_provider_is_visible_in_the_ui_and_has_no_jobs(tmp_path, dbt_manifest):
+    settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path)})
+    repo = build_defs(settings).get_repository_def()
+    graph = repo.asset_graph
+    node = graph.get(dg.AssetKey(["raw", "openweathermap"]))
+    assert node.group_name == DISABLED_GROUP and not node.is_materializable
+    assert node.metadata["why_disabled"] == "WEATHER_ASSETS_OPENWEATHERMAP_KEY is not set"
+    assert "DISABLED" in (node.description or "")
+    assert not [j for j in repo.get_all_jobs() if j.name.startswith("openweathermap")]
+    assert not [s for s in repo.schedule_defs if s.name.startswith("openweathermap")]
+    assert any(j.name == "nws_history_job" for j in repo.get_all_jobs())
+
+
+def test_a_set_key_is_wired_as_an_env_var_never_as_its_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEATHER_ASSETS_WEATHERAPI_KEY", "sekrit-0123456789")
+    settings = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_WEATHERAPI_KEY": "sekrit-0123456789"}
+    )
+    resource = http_resource(settings)
+    assert isinstance(resource.weatherapi_key, dg.EnvVar)
+    assert resource.weatherapi_key.env_var_name == "WEATHER_ASSETS_WEATHERAPI_KEY"
+    assert resource.openweathermap_key is None and resource.noaa_token is None
+    assert "sekrit" not in repr(settings)
+
+
+def test_each_provider_url_can_be_overridden(tmp_path):
+    settings = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_NWS_URL": "http://127.0.0.1:9/nws"}
+    )
+    assert settings.url_for("nws", PROVIDERS["nws"].default_url) == "http://127.0.0.1:9/nws"
+    assert settings.url_for("meteostat", PROVIDERS["meteostat"].default_url) == PROVIDERS["meteostat"].default_url
+    for spec in PROVIDERS.values():
+        assert spec.url_var == f"WEATHER_ASSETS_{spec.name.upper()}_URL"
