@@ -39,15 +39,18 @@ def test_keyless_providers_run_by_default_and_keyed_ones_need_their_key(tmp_path
 
 def test_a_disabled_provider_is_visible_in_the_ui_and_has_no_jobs(tmp_path, dbt_manifest):
     settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path)})
-    repo = build_defs(settings).get_repository_def()
+    with dg.instance_for_test():  # schedules and sensors resolve against an instance
+        repo = build_defs(settings).get_repository_def()
+        jobs = [j.name for j in repo.get_all_jobs()]
+        schedules = [s.name for s in repo.schedule_defs]
     graph = repo.asset_graph
     node = graph.get(dg.AssetKey(["raw", "openweathermap"]))
     assert node.group_name == DISABLED_GROUP and not node.is_materializable
     assert node.metadata["why_disabled"] == "WEATHER_ASSETS_OPENWEATHERMAP_KEY is not set"
     assert "DISABLED" in (node.description or "")
-    assert not [j for j in repo.get_all_jobs() if j.name.startswith("openweathermap")]
-    assert not [s for s in repo.schedule_defs if s.name.startswith("openweathermap")]
-    assert any(j.name == "nws_history_job" for j in repo.get_all_jobs())
+    assert not [j for j in jobs if j.startswith("openweathermap")]
+    assert not [s for s in schedules if s.startswith("openweathermap")]
+    assert "nws_history_job" in jobs and "nws_history_schedule" in schedules
 
 
 def test_a_set_key_is_wired_as_an_env_var_never_as_its_value(tmp_path, monkeypatch):
