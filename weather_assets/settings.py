@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,10 @@ DEFAULT_REPULL_DAYS = 5
 # One Call's 1,000 free calls a day (15 sites x 24 h = 360 per day), so it re-pulls only the newest day.
 PROVIDER_REPULL_DAYS = {"openweathermap": 1}
 MAX_REPULL_DAYS = 366
+# DuckDB's buffer pool per connection (the platform's and dbt's): above it, DuckDB spills to disk. Its
+# own default is 80 % of the machine's memory, which a year-long load then fills (bench/: 1.8 GB).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+_MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 # A secret: Settings records only whether it is set (defs/resources.py reads it through dg.EnvVar).
 ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
 
@@ -78,6 +83,7 @@ class Settings:
     disabled: tuple[tuple[str, str], ...] = ()
     # (provider, URL) for every WEATHER_ASSETS_<PROVIDER>_URL that is set.
     urls: tuple[tuple[str, str], ...] = ()
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     def url_for(self, provider: str, default: str) -> str:
         """The endpoint base of `provider`: its WEATHER_ASSETS_<PROVIDER>_URL, else `default`."""
@@ -161,6 +167,13 @@ class Settings:
                 )
             repull_days.append((provider, days))
 
+        memory_limit = get("DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+        if not _MEMORY_RE.fullmatch(memory_limit):
+            raise SettingsError(
+                f"{PREFIX}DUCKDB_MEMORY_LIMIT={memory_limit!r}: expected a size such as 512MB or 2GB "
+                f"(default {DEFAULT_DUCKDB_MEMORY_LIMIT})"
+            )
+
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
@@ -175,4 +188,5 @@ class Settings:
             keys_set=keys_set,
             disabled=tuple((p, disabled[p]) for p in known if p in disabled),
             urls=tuple((p, value) for p in known if (value := (env.get(url_var(p)) or "").strip())),
+            duckdb_memory_limit=memory_limit,
         )

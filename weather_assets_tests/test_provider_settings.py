@@ -73,3 +73,21 @@ def test_each_provider_url_can_be_overridden(tmp_path):
     assert settings.url_for("meteostat", PROVIDERS["meteostat"].default_url) == PROVIDERS["meteostat"].default_url
     for spec in PROVIDERS.values():
         assert spec.url_var == f"WEATHER_ASSETS_{spec.name.upper()}_URL"
+
+
+def test_the_duckdb_memory_limit_is_a_setting_applied_to_every_warehouse_connection(tmp_path):
+    import pytest
+
+    from weather_assets.defs.resources import WarehouseResource
+    from weather_assets.settings import SettingsError
+
+    settings = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT": "256MB"}
+    )
+    warehouse = WarehouseResource(path=str(settings.duckdb_path), memory_limit=settings.duckdb_memory_limit)
+    with warehouse.connect() as con:
+        (limit,) = con.sql("SELECT current_setting('memory_limit')").fetchall()[0]
+    assert limit == "244.1 MiB"  # DuckDB reports 256 MB in MiB
+    assert Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path)}).duckdb_memory_limit == "1GB"
+    with pytest.raises(SettingsError, match="WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT='lots'"):
+        Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT": "lots"})

@@ -40,12 +40,16 @@ class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. One writer process at a time: writers share the pool duckdb_warehouse."""
 
     path: str = Field(description="DuckDB file (WEATHER_ASSETS_DUCKDB_PATH)")
+    memory_limit: str = Field(
+        default=writer.MEMORY_LIMIT,
+        description="DuckDB buffer pool per connection (WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT)",
+    )
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         from pathlib import Path
 
-        con = writer.connect(Path(self.path), read_only=read_only)
+        con = writer.connect(Path(self.path), read_only=read_only, memory_limit=self.memory_limit)
         try:
             if not read_only:
                 writer.ensure_tables(con)
@@ -197,7 +201,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     http = http_resource(settings)
     return dg.Definitions(
         resources={
-            "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
+            "warehouse": WarehouseResource(path=str(settings.duckdb_path), memory_limit=settings.duckdb_memory_limit),
             "http": http,
             "alerts": alert_webhook(settings),
         }

@@ -39,6 +39,10 @@ def sql(name: str) -> str:
 # moment, so a connect waits for it up to this long, as dbt-duckdb's `retries` do for dbt.
 LOCK_WAIT_S = 120.0
 _LOCKED = "Could not set lock"
+# DuckDB's buffer pool defaults to 80 % of the machine's memory and keeps what it read: a year-long load
+# in the run's process then holds gigabytes it does not need. Above the limit it spills to disk instead.
+# The resource passes WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT (settings.py); this is the default.
+MEMORY_LIMIT = "1GB"
 
 
 def connect(
@@ -47,6 +51,7 @@ def connect(
     read_only: bool = False,
     wait_s: float = LOCK_WAIT_S,
     sleep: Callable[[float], None] = time.sleep,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting (with backoff, up to `wait_s`) while another process holds its lock."""
     if not read_only:
@@ -54,7 +59,7 @@ def connect(
     waited, delay = 0.0, 0.1
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
         except duckdb.IOException as exc:
             if _LOCKED not in str(exc) or waited >= wait_s:
                 raise
