@@ -519,7 +519,7 @@ def _disabled_asset(name: str, why: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=["raw", name],
         group_name=DISABLED_GROUP,
-        description=f"Provider {name} is DISABLED: {why}. Its other providers' runs are unaffected. "
+        description=f"Provider {name} is DISABLED: {why}. Other providers' runs are unaffected. "
         "See the README's configuration table to enable it.",
         metadata={"provider": name, "enabled": False, "why_disabled": why},
         kinds={"httpx"},
