@@ -82,10 +82,13 @@ def summary(settings: Settings, first: dt.date, last: dt.date) -> str:
             "WHERE date BETWEEN $s::DATE AND $e::DATE GROUP BY source ORDER BY source",
             window,
         ).fetchall()
-        rejects = con.execute(
-            "SELECT count(*) FROM rejected_observations WHERE partition_date BETWEEN $s::DATE AND $e::DATE",
-            window,
-        ).fetchall()[0][0]
+        rejects, daily_rejects = (
+            con.execute(
+                f"SELECT count(*) FROM {table} WHERE partition_date BETWEEN $s::DATE AND $e::DATE",  # noqa: S608
+                window,
+            ).fetchall()[0][0]
+            for table in ("rejected_observations", "rejected_daily_observations")
+        )
         mart = con.execute("SELECT count(*) FROM marts.daily_site_weather").fetchall()[0][0]
     finally:
         con.close()
@@ -97,7 +100,8 @@ def summary(settings: Settings, first: dt.date, last: dt.date) -> str:
     ]
     lines += [f"  daily_observations {source:<14} {rows:>8,} rows, {sites} sites" for source, rows, sites in daily]
     lines += [
-        f"  rejected           {rejects:,} rows (see table rejected_observations)",
+        f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily rows "
+        "(tables rejected_observations, rejected_daily_observations)",
         f"  daily_site_weather {mart:,} rows in marts.daily_site_weather",
         f"  raw landing        {settings.landing_dir}",
         "Open the UI with `make dev` to see the runs, metadata and checks.",
