@@ -33,7 +33,15 @@ from weather_assets.defs.metadata import frame_metadata, markdown_table
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.http import ProviderHttpError
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.providers.spec import Fetcher, Normaliser, ProviderSpec, Pulled
+from weather_assets.providers.spec import (
+    DAILY_COLUMNS,
+    OBSERVATION_COLUMNS,
+    Fetcher,
+    Normaliser,
+    ProviderSpec,
+    Pulled,
+    empty_frame,
+)
 from weather_assets.schemas.observation import DailyObservation, Observation, split_valid
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import Site, load_catalog
@@ -400,8 +408,6 @@ def in_window(frame: pl.DataFrame, time_column: str, days: Sequence[dt.date]) ->
 
 
 def _empty(grain: Grain) -> pl.DataFrame:
-    from weather_assets.providers.spec import DAILY_COLUMNS, OBSERVATION_COLUMNS, empty_frame
-
     return empty_frame(DAILY_COLUMNS if grain is DAILY else OBSERVATION_COLUMNS)
 
 
