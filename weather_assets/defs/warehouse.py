@@ -106,7 +106,7 @@ def _site_list(sites: list[str], limit: int = 30) -> str:
 
 
 def _snapshot_table(settings: Settings, kind: str, table: str, freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
-    """`forecasts` / `current_conditions`: each source's newest validated snapshot, added in one transaction."""
+    """`forecasts` / `current_conditions`: each source's newest validated snapshot, one transaction per source."""
     specs = [PROVIDERS[n] for n in settings.providers if getattr(PROVIDERS[n], kind) is not None]
     key = ["warehouse", table]
     keyed_by = "(site_id, source, issued_at, valid_at)" if kind == FORECAST else "(site_id, source, observed_at)"
