@@ -228,12 +228,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         start, end = _window(days)
         scope = config.site_ids(settings)
         sources, gaps = sources_to_load(context, settings, HOURLY, lake.OBSERVATIONS, days)
-        files = [
-            f
-            for source, paths in lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, days).items()
-            if source in sources
-            for f in paths
-        ]
+        files = lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, sources, days)
         with warehouse.connect() as con:
             deleted, inserted = writer.replace_observations_window(con, start, end, files, sources, sites=scope)
             window = {"start": start, "end": end}
@@ -310,12 +305,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         days = partition_days(context)
         scope = config.site_ids(settings)
         sources, gaps = sources_to_load(context, settings, HOURLY, lake.REJECTED, days)
-        files = [
-            f
-            for source, paths in lake.files_for_days(settings.lake_dir, lake.REJECTED, days).items()
-            if source in sources
-            for f in paths
-        ]
+        files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, days)
         with warehouse.connect() as con:
             inserted = writer.replace_rejected_window(
                 con, days[0], days[-1] + dt.timedelta(days=1), files, sources, sites=scope
@@ -370,12 +360,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             return
         sources, gaps = sources_to_load(context, settings, DAILY, lake.DAILY, days)
         files = {
-            table: [
-                f
-                for source, paths in lake.files_for_days(settings.lake_dir, table, days).items()
-                if source in sources
-                for f in paths
-            ]
+            table: lake.files_for_days(settings.lake_dir, table, sources, days)
             for table in (lake.DAILY, lake.REJECTED_DAILY)
         }
         with warehouse.connect() as con:

@@ -34,20 +34,10 @@ def write_day(lake_dir: Path, table: str, source: str, day: dt.date, df: pl.Data
     return path
 
 
-def files_for_days(lake_dir: Path, table: str, days: Iterable[dt.date]) -> dict[str, list[Path]]:
-    """Every source's files for `days`, keyed by source."""
-    found: dict[str, list[Path]] = {}
-    root = lake_dir / table
-    if not root.exists():
-        return found
-    wanted = {d.isoformat() for d in days}
-    for source_dir in sorted(root.glob("source=*")):
-        source = source_dir.name.removeprefix("source=")
-        for day in sorted(wanted):
-            path = source_dir / f"date={day}" / "data.parquet"
-            if path.exists():
-                found.setdefault(source, []).append(path)
-    return found
+def files_for_days(lake_dir: Path, table: str, sources: Iterable[str], days: Iterable[dt.date]) -> list[Path]:
+    """The existing files of `sources` for `days`, by source then day."""
+    days = sorted(days)
+    return [path for source in sources for day in days if (path := day_path(lake_dir, table, source, day)).exists()]
 
 
 def missing_days(lake_dir: Path, table: str, source: str, days: Iterable[dt.date]) -> list[dt.date]:
