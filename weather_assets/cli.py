@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from weather_assets.defs.automation import history_job_name, range_request
-from weather_assets.defs.ingest import history_url
+from weather_assets.defs.ingest import endpoint_url
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
@@ -61,7 +61,7 @@ def run_history(settings: Settings, provider: str, first: dt.date, last: dt.date
             f"{first} is before the first partition {settings.start_date}; set WEATHER_ASSETS_START_DATE earlier"
         )
     if not settings.offline:
-        preflight(history_url(spec, settings))
+        preflight(endpoint_url(spec, spec.history, settings))
     job = build_defs(settings).resolve_job_def(history_job_name(spec))
     request = range_request(job.name, first, last, run_key="cli")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()

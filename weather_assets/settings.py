@@ -15,23 +15,22 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from weather_assets.providers import open_meteo
+from weather_assets.providers.registry import PROVIDERS
+
 PREFIX = "WEATHER_ASSETS_"
 
 # The first daily partition when WEATHER_ASSETS_START_DATE is unset.
 DEFAULT_START_DATE = dt.date(2024, 1, 1)
-DEFAULT_OPEN_METEO_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
-DEFAULT_OPEN_METEO_FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 
-# Providers that need no key; keyed providers join the default list when their secret is set.
-# (providers/registry.py holds the same names; a test keeps the two in step.)
-KEYLESS_PROVIDERS = ("open_meteo", "noaa_ads", "nws", "seven_timer", "meteostat")
+# From the registry (each provider's spec says whether it has a secret and what it stands in for):
+# keyless providers run by default; keyed ones join when their secret is set.
+KEYLESS_PROVIDERS = tuple(name for name, spec in PROVIDERS.items() if spec.secret is None)
 KEYED_PROVIDERS: dict[str, str] = {  # provider -> env var holding its secret
-    "noaa_cdo": PREFIX + "NOAA_TOKEN",
-    "openweathermap": PREFIX + "OPENWEATHERMAP_KEY",
-    "weatherapi": PREFIX + "WEATHERAPI_KEY",
+    name: spec.secret.env_var for name, spec in PROVIDERS.items() if spec.secret is not None
 }
 # Keyless stand-ins: on by default only while the keyed provider they stand in for has no key.
-FALLBACKS: dict[str, str] = {"noaa_ads": "noaa_cdo"}
+FALLBACKS: dict[str, str] = {name: spec.fallback_for for name, spec in PROVIDERS.items() if spec.fallback_for}
 
 # Days the daily history schedule loads per tick: the newest complete day plus the days before it
 # that the provider may still revise. Per provider: WEATHER_ASSETS_<PROVIDER>_REPULL_DAYS.
@@ -181,8 +180,8 @@ class Settings:
             start_date=start_date,
             providers=providers,
             offline=offline_raw in {"1", "true", "yes"},
-            open_meteo_archive_url=get("OPEN_METEO_ARCHIVE_URL") or DEFAULT_OPEN_METEO_ARCHIVE_URL,
-            open_meteo_forecast_url=get("OPEN_METEO_FORECAST_URL") or DEFAULT_OPEN_METEO_FORECAST_URL,
+            open_meteo_archive_url=get("OPEN_METEO_ARCHIVE_URL") or open_meteo.ARCHIVE_URL,
+            open_meteo_forecast_url=get("OPEN_METEO_FORECAST_URL") or open_meteo.FORECAST_URL,
             repull_days=tuple(repull_days),
             alert_webhook_set=bool((env.get(ALERT_WEBHOOK_URL_VAR) or "").strip()),
             keys_set=keys_set,

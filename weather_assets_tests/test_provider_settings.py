@@ -8,15 +8,18 @@ from weather_assets.definitions import build_defs
 from weather_assets.defs.ingest import DISABLED_GROUP
 from weather_assets.defs.resources import http_resource
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.settings import KEYED_PROVIDERS, KEYLESS_PROVIDERS, Settings
+from weather_assets.settings import FALLBACKS, KEYED_PROVIDERS, KEYLESS_PROVIDERS, Settings
 
 
-def test_the_settings_know_exactly_the_registered_providers():
+def test_the_documented_secret_variables_and_stand_ins_come_from_the_provider_specs():
+    assert KEYED_PROVIDERS == {
+        "noaa_cdo": "WEATHER_ASSETS_NOAA_TOKEN",
+        "openweathermap": "WEATHER_ASSETS_OPENWEATHERMAP_KEY",
+        "weatherapi": "WEATHER_ASSETS_WEATHERAPI_KEY",
+    }
+    assert KEYLESS_PROVIDERS == ("open_meteo", "noaa_ads", "nws", "seven_timer", "meteostat")
     assert set(KEYLESS_PROVIDERS) | set(KEYED_PROVIDERS) == set(PROVIDERS)
-    for name, var in KEYED_PROVIDERS.items():
-        assert PROVIDERS[name].secret is not None and PROVIDERS[name].secret.env_var == var
-    for name in KEYLESS_PROVIDERS:
-        assert PROVIDERS[name].secret is None
+    assert FALLBACKS == {"noaa_ads": "noaa_cdo"}
 
 
 def test_keyless_providers_run_by_default_and_keyed_ones_need_their_key(tmp_path):

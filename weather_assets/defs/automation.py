@@ -19,6 +19,8 @@ import functools
 import dagster as dg
 
 from weather_assets.defs.common import METRICS_GROUP, PROVIDER_TAG
+from weather_assets.defs.ingest import CURRENT, FORECAST
+from weather_assets.defs.snapshots import KINDS
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.providers.spec import ProviderSpec
 from weather_assets.settings import DEFAULT_REPULL_DAYS, Settings, repull_days_var
@@ -187,14 +189,13 @@ def _history(spec: ProviderSpec, settings: Settings) -> tuple[dg.JobDefinition, 
     return job, history_schedule
 
 
-SNAPSHOT_TABLES = {"forecast": "forecasts", "current": "current_conditions"}
-SNAPSHOT_CRONS = {"forecast": FORECAST_CRON, "current": CURRENT_CRON}
+SNAPSHOT_CRONS = {FORECAST: FORECAST_CRON, CURRENT: CURRENT_CRON}
 
 
 def _snapshot(
     spec: ProviderSpec, kind: str, settings: Settings
 ) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
-    table = SNAPSHOT_TABLES[kind]
+    table = KINDS[kind].table
     job = dg.define_asset_job(
         f"{spec.name}_{kind}_job",
         executor_def=EXECUTOR,
@@ -226,7 +227,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             job, schedule = _history(spec, settings)
             jobs.append(job)
             schedules.append(schedule)
-        for kind in SNAPSHOT_TABLES:
+        for kind in KINDS:
             if getattr(spec, kind) is not None:
                 job, schedule = _snapshot(spec, kind, settings)
                 jobs.append(job)

@@ -37,9 +37,11 @@ from weather_assets.providers.spec import (
     DAILY_COLUMNS,
     OBSERVATION_COLUMNS,
     Fetcher,
+    History,
     Normaliser,
     ProviderSpec,
     Pulled,
+    Snapshot,
     empty_frame,
 )
 from weather_assets.schemas.observation import DailyObservation, Observation, split_valid
@@ -79,9 +81,10 @@ def providers_with(settings: Settings, grain: Grain) -> list[ProviderSpec]:
     return [PROVIDERS[n] for n in settings.providers if grain.normaliser(PROVIDERS[n]) is not None]
 
 
-def history_url(spec: ProviderSpec, settings: Settings) -> str:
-    assert spec.history is not None
-    return spec.history.url(settings) if spec.history.url else settings.url_for(spec.name, spec.default_url)
+def endpoint_url(spec: ProviderSpec, part: History | Snapshot, settings: Settings) -> str:
+    """Where a history or snapshot pull goes: its own URL setting if it has one (Open-Meteo's two
+    endpoints), else the provider's WEATHER_ASSETS_<PROVIDER>_URL or public URL."""
+    return part.url(settings) if part.url else settings.url_for(spec.name, spec.default_url)
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
@@ -248,7 +251,7 @@ def _raw_history_asset(spec: ProviderSpec, settings: Settings) -> dg.AssetsDefin
             context,
             spec,
             http,
-            history_url(spec, settings),
+            endpoint_url(spec, history, settings),
             lambda fetch: history.pull(fetch, sites, days[0], days[-1]) if sites else iter(()),
             settings,
             HISTORY,
@@ -356,10 +359,8 @@ def _validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grai
                 lake.write_day(settings.lake_dir, table, spec.source, day, merged)
 
         # Re-read what landed in the lake and validate it strictly: the blocking gate before the warehouse.
-        written = pl.read_parquet(
-            [lake.day_path(settings.lake_dir, grain.table, spec.source, d) for d in days], hive_partitioning=False
-        ).with_columns(pl.lit(spec.source).alias("source"))
-        recheck = split_valid(_reread(written, grain, days, settings, spec), grain.model, time_column)
+        written = reread_lake(settings, spec, grain, days)
+        recheck = split_valid(written, grain.model, time_column)
         yield dg.AssetCheckResult(
             check_name="schema_valid",
             passed=recheck.rejected.height == 0,
@@ -411,17 +412,21 @@ def _empty(grain: Grain) -> pl.DataFrame:
     return empty_frame(DAILY_COLUMNS if grain is DAILY else OBSERVATION_COLUMNS)
 
 
-def _reread(written: pl.DataFrame, grain: Grain, days: Sequence[dt.date], settings: Settings, spec: ProviderSpec):
-    """The lake rows re-read in the model's column order (a daily file's `date` lives in its path)."""
+def reread_lake(settings: Settings, spec: ProviderSpec, grain: Grain, days: Sequence[dt.date]) -> pl.DataFrame:
+    """The window's valid rows as written to the lake, in the model's columns: the source comes from
+    the path, and so does a daily file's `date` (one file per observation day)."""
+    paths = [lake.day_path(settings.lake_dir, grain.table, spec.source, d) for d in days]
     if grain is DAILY:
-        parts = [
-            pl.read_parquet(lake.day_path(settings.lake_dir, grain.table, spec.source, d)).with_columns(
-                pl.lit(d).alias("date"), pl.lit(spec.source).alias("source")
-            )
-            for d in days
-        ]
-        written = pl.concat(parts, how="diagonal_relaxed")
-    return written.select(list(grain.model.to_schema().columns))
+        written = pl.concat(
+            [
+                pl.read_parquet(path).with_columns(pl.lit(day).alias("date"))
+                for path, day in zip(paths, days, strict=True)
+            ],
+            how="diagonal_relaxed",
+        )
+    else:
+        written = pl.read_parquet(paths, hive_partitioning=False)
+    return written.with_columns(pl.lit(spec.source).alias("source")).select(list(grain.model.to_schema().columns))
 
 
 # --- Site scope (issue 5): a history run for some sites only -------------------------------------

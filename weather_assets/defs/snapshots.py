@@ -19,7 +19,14 @@ import pandera.polars as pa
 import polars as pl
 
 from weather_assets.defs.common import RAW_GROUP, VALIDATED_GROUP
-from weather_assets.defs.ingest import CURRENT, FORECAST, pull_and_land, sites_from_meta, skipped_metadata
+from weather_assets.defs.ingest import (
+    CURRENT,
+    FORECAST,
+    endpoint_url,
+    pull_and_land,
+    sites_from_meta,
+    skipped_metadata,
+)
 from weather_assets.defs.metadata import frame_metadata
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, ProviderSpec, Snapshot, conform
@@ -59,10 +66,6 @@ def rejected_table(table: str) -> str:
     return f"rejected_{table}"
 
 
-def snapshot_url(spec: ProviderSpec, snapshot: Snapshot, settings: Settings) -> str:
-    return snapshot.url(settings) if snapshot.url else settings.url_for(spec.name, spec.default_url)
-
-
 def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> list[dg.AssetsDefinition]:
     kind = KINDS[kind_name]
     snapshot: Snapshot = getattr(spec, kind.name)
@@ -85,7 +88,7 @@ def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> l
             context,
             spec,
             http,
-            snapshot_url(spec, snapshot, settings),
+            endpoint_url(spec, snapshot, settings),
             lambda fetch: snapshot.pull(fetch, sites, issued_at) if sites else iter(()),
             settings,
             kind.name,

@@ -33,6 +33,9 @@ from weather_assets.sites.catalog import Site
 NAME = "open_meteo"  # registry / asset-key name
 SOURCE = "open-meteo"  # value of the `source` column (providers/README.md)
 WEATHER_CODE_SYSTEM = "wmo4677"
+# Public endpoints; WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL / _FORECAST_URL override them (settings.py).
+ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
+FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 
 # Requested hourly variables -> canonical column. Ten variables weigh exactly 1.0 per location
 # per 14 days in Open-Meteo's weighting, so adding an eleventh makes every request dearer.
@@ -365,7 +368,7 @@ SPEC = ProviderSpec(
     name=NAME,
     source=SOURCE,
     title="Open-Meteo (ERA5/IFS reanalysis archive and model forecasts, keyless)",
-    default_url="https://archive-api.open-meteo.com/v1/archive",
+    default_url=ARCHIVE_URL,
     policy=POLICY,
     replay=_replay,
     history=History(
