@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import json
 import re
 import struct
@@ -201,6 +202,30 @@ def make_warehouse(path) -> None:
         )
 
 
+def _no_subprocess_output(cmd, *args, **kwargs):
+    raise AssertionError(f"dagster-dbt ran {cmd!r}")
+
+
+def test_the_dbt_resource_skips_the_version_subprocess_and_the_in_process_adapter(monkeypatch, tmp_path):
+    # The hooks WarehouseDbtCliResource overrides are private to dagster-dbt: an upgrade that
+    # renames them must fail here, not silently bring the costs back.
+    from dagster_dbt import DbtCliResource
+
+    assert "_cli_version" in vars(DbtCliResource) and "_initialize_dbt_core_adapter" in vars(DbtCliResource)
+    resource = metrics.build_defs(Settings.from_env({})).resources["dbt"]
+    assert isinstance(resource, metrics.WarehouseDbtCliResource)
+    monkeypatch.setattr("dagster_dbt.core.resource.check_output", _no_subprocess_output)
+    assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    # Another dbt (not the one next to this interpreter) is still asked for its version.
+    elsewhere = tmp_path / "dbt"
+    elsewhere.write_text("#!/bin/sh\necho 'Core: 1.11.0'\n")
+    elsewhere.chmod(0o755)
+    other = metrics.WarehouseDbtCliResource(project_dir=resource.project_dir, dbt_executable=str(elsewhere))
+    with pytest.raises(AssertionError, match="dagster-dbt ran"):
+        _ = other._cli_version
+
+
 @dataclasses.dataclass(frozen=True)
 class Backfill:
     settings: Settings
@@ -220,6 +245,8 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
                                   "WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DBT_TARGET_PATH", str(settings.data_dir / "dbt_target"))
+        # The project's resource never spawns `dbt --version` (WarehouseDbtCliResource).
+        mp.setattr("dagster_dbt.core.resource.check_output", _no_subprocess_output)
         defs = metrics.build_defs(settings)
         incremental, rest = metrics.build_dbt_assets(settings)
         make_warehouse(settings.duckdb_path)
