@@ -29,7 +29,7 @@ import polars as pl
 from pydantic import Field
 
 from weather_assets.defs.common import RAW_GROUP, VALIDATED_GROUP, daily_partitions
-from weather_assets.defs.metadata import frame_metadata, markdown_table
+from weather_assets.defs.metadata import PREVIEW_ROWS, markdown_table, summary_metadata
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.http import ProviderHttpError
 from weather_assets.providers.registry import PROVIDERS
@@ -44,7 +44,7 @@ from weather_assets.providers.spec import (
     Snapshot,
     empty_frame,
 )
-from weather_assets.schemas.observation import DailyObservation, Observation, split_valid
+from weather_assets.schemas.observation import REJECT_SCHEMA, DailyObservation, Observation, split_valid
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import Site, load_catalog
 from weather_assets.warehouse import lake, landing
@@ -332,44 +332,56 @@ def _validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grai
                 in_window(frame, time_column, days).with_columns(pl.lit(entry.meta["run_id"]).alias(RESPONSE_COLUMN))
             )
         served = bool(seen)
-        normalised = newest_response_rows(pl.concat(frames), index, scope, time_column) if frames else None
+        # Each site-day from its newest pull, as one columnar frame (the responses' JSON is released).
+        kept = newest_response_rows(pl.concat(frames), index, scope, time_column) if frames else None
+        del frames
         # No rows from a provider that was asked is a failure (an empty pull must never replace good rows),
         # except for a sparse hourly source (NOAA PRECIP_HLY lists wet hours only: a dry day has none).
-        if served and (normalised is None or normalised.height == 0) and not spec.history.sparse_hourly:
+        if served and (kept is None or kept.height == 0) and not spec.history.sparse_hourly:
             raise dg.Failure(
                 f"{spec.name}: the {len(seen)} landed response(s) for {days[0]}..{days[-1]} hold no {grain.name} rows; "
                 "the lake and the warehouse were left unchanged (is the window published yet?)"
             )
-        if normalised is None:
-            normalised = _empty(grain)
-        outcome = split_valid(normalised, grain.model, time_column)
+        if kept is None:
+            kept = _empty(grain)
         stamp = [
             pl.lit(context.run.run_id).alias("ingestion_run_id"),
             pl.lit(dt.datetime.now(dt.UTC)).dt.cast_time_unit("us").alias("ingested_at"),
         ]
-        valid = outcome.valid.with_columns(stamp)
-        rejected = outcome.rejected.with_columns(stamp)
-        by_day = {
-            grain.table: rows_by_day(valid, days, time_column),
-            grain.rejected: rows_by_day(rejected, days, "observed_at"),
-        }
-        for day in days:
-            for table in (grain.table, grain.rejected):
-                merged = with_other_sites(settings, table, spec.source, day, by_day[table][day], scope)
-                lake.write_day(settings.lake_dir, table, spec.source, day, merged)
-
-        # Re-read what landed in the lake and validate it strictly: the blocking gate before the warehouse.
-        written = reread_lake(settings, spec, grain, days)
-        recheck = split_valid(written, grain.model, time_column)
+        # Validation, the lake writes and the re-read gate go a chunk of days at a time, so a long
+        # window's valid/rejected frames, per-day splits and re-read never exist whole.
+        tally = WindowTally()
+        for chunk in chunked(days, VALIDATION_CHUNK_DAYS):
+            outcome = split_valid(in_window(kept, time_column, chunk), grain.model, time_column)
+            valid = outcome.valid.with_columns(stamp)
+            by_day = {
+                grain.table: rows_by_day(valid, chunk, time_column),
+                grain.rejected: rows_by_day(outcome.rejected.with_columns(stamp), chunk, "observed_at"),
+            }
+            for day in chunk:
+                for table in (grain.table, grain.rejected):
+                    merged = with_other_sites(settings, table, spec.source, day, by_day[table][day], scope)
+                    lake.write_day(settings.lake_dir, table, spec.source, day, merged)
+            # Re-read what landed in the lake and validate it strictly: the blocking gate before the warehouse.
+            written = reread_lake(settings, spec, grain, chunk)
+            tally.add(
+                valid,
+                outcome.rejected,
+                time_column,
+                checked=written.height,
+                failing=split_valid(written, grain.model, time_column).rejected.height,
+            )
+        del kept
         yield dg.AssetCheckResult(
             check_name="schema_valid",
-            passed=recheck.rejected.height == 0,
-            metadata={"rows_checked": written.height, "failing_rows": recheck.rejected.height},
+            passed=tally.failing == 0,
+            metadata={"rows_checked": tally.checked, "failing_rows": tally.failing},
         )
-        rate = outcome.reject_rate
+        rejected = tally.rejected()
+        rate = tally.reject_rate
         by_check = (
-            outcome.rejected.group_by("failed_check").len().sort("len", descending=True)
-            if outcome.rejected.height
+            rejected.group_by("failed_check").len().sort("len", descending=True)
+            if rejected.height
             else pl.DataFrame({"failed_check": [], "len": []})
         )
         yield dg.AssetCheckResult(
@@ -379,16 +391,16 @@ def _validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grai
             metadata={
                 "reject_rate": dg.MetadataValue.float(round(rate, 5)),
                 "threshold": dg.MetadataValue.float(REJECT_RATE_THRESHOLD),
-                "rejected": dg.MetadataValue.int(outcome.rejected.height),
+                "rejected": dg.MetadataValue.int(rejected.height),
                 "by_check": dg.MetadataValue.md(markdown_table(by_check)),
             },
         )
         yield dg.MaterializeResult(
             metadata={
-                **frame_metadata(valid, time_column=time_column),
-                "rejected": dg.MetadataValue.int(outcome.rejected.height),
+                **tally.valid_metadata(),
+                "rejected": dg.MetadataValue.int(rejected.height),
                 "reject_rate": dg.MetadataValue.float(round(rate, 5)),
-                "sites": dg.MetadataValue.int(valid["site_id"].n_unique()),
+                "sites": dg.MetadataValue.int(len(tally.sites)),
                 "responses_read": dg.MetadataValue.int(len(seen)),
                 "site_scope": dg.MetadataValue.text(config.describe()),
                 "offline": dg.MetadataValue.bool(any(e.meta.get("offline") for e in seen.values())),
@@ -397,6 +409,58 @@ def _validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grai
         )
 
     return validated_history
+
+
+VALIDATION_CHUNK_DAYS = 31  # days of a run window validated and written to the lake at a time
+
+
+def chunked(days: Sequence[dt.date], size: int) -> Iterator[Sequence[dt.date]]:
+    for i in range(0, len(days), size):
+        yield days[i : i + size]
+
+
+@dataclasses.dataclass
+class WindowTally:
+    """What the validated step reports about a window it processed a chunk at a time: row counts,
+    the valid rows' first rows, time range and sites, and the reject records (few, by design)."""
+
+    valid_rows: int = 0
+    checked: int = 0
+    failing: int = 0
+    sites: set[str] = dataclasses.field(default_factory=set)
+    preview: pl.DataFrame | None = None
+    first: object = None
+    last: object = None
+    _rejected: list[pl.DataFrame] = dataclasses.field(default_factory=list)
+
+    def add(self, valid: pl.DataFrame, rejected: pl.DataFrame, time_column: str, *, checked: int, failing: int) -> None:
+        self.checked += checked
+        self.failing += failing
+        self._rejected.append(rejected)
+        if self.preview is None or self.preview.height < PREVIEW_ROWS:
+            head = valid.head(PREVIEW_ROWS)
+            self.preview = head if self.preview is None else pl.concat([self.preview, head]).head(PREVIEW_ROWS)
+        if valid.height == 0:
+            return
+        self.valid_rows += valid.height
+        self.sites.update(valid["site_id"].unique().to_list())
+        low, high = valid[time_column].min(), valid[time_column].max()
+        self.first = low if self.first is None else min(self.first, low)
+        self.last = high if self.last is None else max(self.last, high)
+
+    def rejected(self) -> pl.DataFrame:
+        return pl.concat(self._rejected) if self._rejected else pl.DataFrame(schema=REJECT_SCHEMA)
+
+    @property
+    def reject_rate(self) -> float:
+        rejected = sum(frame.height for frame in self._rejected)
+        total = self.valid_rows + rejected
+        return rejected / total if total else 0.0
+
+    def valid_metadata(self) -> dict[str, dg.MetadataValue]:
+        time_range = (self.first, self.last) if self.valid_rows else None
+        preview = self.preview if self.preview is not None else pl.DataFrame()
+        return summary_metadata(preview, rows=self.valid_rows, time_range=time_range)
 
 
 def in_window(frame: pl.DataFrame, time_column: str, days: Sequence[dt.date]) -> pl.DataFrame:

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from weather_assets.definitions import build_defs
+from weather_assets.defs import ingest
 from weather_assets.providers.base import WireRequest
 from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
 from weather_assets.settings import Settings, bundled_sites_file
@@ -140,6 +141,61 @@ def test_a_month_is_one_run_with_the_minimum_number_of_requests(live_settings, s
     for node in ("raw__open_meteo", "observations__open_meteo", "warehouse__observations"):
         partitions = sorted(m.partition for m in result.asset_materializations_for_node(node))
         assert partitions == [f"2024-01-{d:02d}" for d in range(1, 32)], node
+
+
+def test_validation_in_chunks_writes_and_reports_what_one_pass_would(tmp_path, server, monkeypatch):
+    """The validated step works through a long window a chunk of days at a time (memory bounded by a
+    chunk): 3-day chunks over 10 days must land the same lake rows, rejects, checks and metadata as
+    a single pass, including the quarantined 71.3 °C hour of the recordings."""
+    days = [dt.date(2024, 1, d) for d in range(15, 25)]  # sydney_au's 71.3 °C hour is on the 20th
+    seen: dict[int, dict] = {}
+    rereads: list[list[dt.date]] = []
+    reread = ingest.reread_lake
+
+    def recording_reread(st, sp, gr, chunk):
+        rereads.append(list(chunk))
+        return reread(st, sp, gr, chunk)
+
+    monkeypatch.setattr(ingest, "reread_lake", recording_reread)
+    for chunk_days in (3, len(days)):
+        settings = Settings.from_env(
+            {
+                "WEATHER_ASSETS_PROVIDERS": "open_meteo",
+                "WEATHER_ASSETS_DATA_DIR": str(tmp_path / f"chunks-of-{chunk_days}"),
+                "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": f"{server.base_url}/v1/archive",
+            }
+        )
+        monkeypatch.setattr(ingest, "VALIDATION_CHUNK_DAYS", chunk_days)
+        rereads.clear()
+        keys = [["raw", "open_meteo"], ["observations", "open_meteo"]]
+        result = run(settings, keys, first="2024-01-15", last="2024-01-24")
+        assert result.success
+        assert rereads == [days[i : i + chunk_days] for i in range(0, len(days), chunk_days)]
+        materialization = result.asset_materializations_for_node("observations__open_meteo")[0]
+        metadata = {k: v.value for k, v in materialization.metadata.items() if k != "dagster/column_schema"}
+        checks = {e.check_name: (e.passed, {k: v.value for k, v in e.metadata.items()})
+                  for e in result.get_asset_check_evaluations()}
+        unstamped = ["ingestion_run_id", "ingested_at"]
+        lake_rows = {
+            name: pl.concat([pl.read_parquet(lake.day_path(settings.lake_dir, name, "open-meteo", d)) for d in days])
+            .drop(unstamped)
+            for name in ("observations", "rejected_observations")
+        }
+        seen[chunk_days] = {"metadata": metadata, "checks": checks, "lake": lake_rows}
+
+    chunked, whole = seen[3], seen[len(days)]
+    for name in ("observations", "rejected_observations"):
+        assert chunked["lake"][name].equals(whole["lake"][name]), name
+    assert whole["lake"]["rejected_observations"].height == 1  # the 71.3 °C hour, quarantined in either case
+    per_run = {"preview", "lake_path"}  # run ids and timestamps, the data dir
+    assert {k: v for k, v in chunked["metadata"].items() if k not in per_run} == {
+        k: v for k, v in whole["metadata"].items() if k not in per_run
+    }
+    rows = whole["metadata"]["dagster/row_count"]
+    assert rows == len(CATALOG) * len(days) * 24 - 1
+    assert f"_{rows - 10:,} more rows_" in chunked["metadata"]["preview"]
+    assert chunked["checks"] == whole["checks"]
+    assert chunked["checks"]["schema_valid"] == (True, {"rows_checked": rows, "failing_rows": 0})
 
 
 def _expected_local_day(site_id: str, local_date: dt.date) -> dict:
