@@ -117,7 +117,7 @@ def new_dagster_home(root: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")  # the shipped instance config
     if DAGSTER_POSTGRES_URL:
-        # The scale-out instance (DESIGN.md): runs, events and schedules in Postgres instead of SQLite.
+        # The scale-out instance (README, operator tasks): runs, events and schedules in Postgres.
         with (home / "dagster.yaml").open("a") as config:
             config.write(f"\nstorage:\n  postgres:\n    postgres_url: {json.dumps(DAGSTER_POSTGRES_URL)}\n")
     return home
@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra environment for the platform's processes (recorded in the results)")
     parser.add_argument("--dagster-postgres-url", metavar="URL",
                         help="run the platform on a Postgres-backed Dagster instance (needs dagster-postgres), "
-                        "e.g. postgresql://user@127.0.0.1:5432/dagster; default: the shipped SQLite instance")
+                        "e.g. postgresql+psycopg2://user@127.0.0.1:5432/dagster; default: the shipped SQLite instance")
     args = parser.parse_args(argv)
     global DAGSTER_POSTGRES_URL
     DAGSTER_POSTGRES_URL = args.dagster_postgres_url

@@ -449,7 +449,9 @@ class WindowTally:
         self.last = high if self.last is None else max(self.last, high)
 
     def rejected(self) -> pl.DataFrame:
-        return pl.concat(self._rejected) if self._rejected else pl.DataFrame(schema=REJECT_SCHEMA)
+        if not self._rejected:
+            return pl.DataFrame(schema=REJECT_SCHEMA)
+        return pl.concat(self._rejected, how="vertical_relaxed")
 
     @property
     def reject_rate(self) -> float:

@@ -280,7 +280,7 @@ def weather_chart_markdown(rows: list[tuple], *, days: int = CHART_DAYS) -> str 
     while len(png) > CHART_MAX_BYTES and dpi > CHART_MIN_DPI:
         # A PNG's bytes grow about with its pixels (dpi squared): aim 10 % under the cap, so one more
         # draw usually does. Keep the layout the first draw computed (figure fractions hold at any
-        # resolution): the constrained-layout pass is a third of a draw (~0.5 s for 12 panels).
+        # resolution): the constrained-layout pass is about half of a draw (~0.8 s for 12 panels).
         fig.set_layout_engine("none")
         dpi = max(CHART_MIN_DPI, min(dpi - 1, int(dpi * math.sqrt(CHART_MAX_BYTES / len(png)) * 0.9)))
         png = _png(fig, dpi)
