@@ -8,7 +8,7 @@
 
   Aggregated per site-hour (one row per hour, a column group per measure), then unpivoted: grouping
   the long rows instead makes nine times the groups, and an ordered `string_agg` per group cost 5x
-  the time and more memory than dbt's DuckDB limit allows on a year x 50 sites. A measure's
+  the time and more memory than a 512MB DuckDB limit allows on a year x 50 sites. A measure's
   `sources` come from a bit mask over the window's sorted source names, a fixed-size aggregate that
   can spill to disk; a list per group cannot.
 -#}
