@@ -282,35 +282,33 @@ def test_plain_csv_bodies_are_accepted():
 # --------------------------------------------------------------------------- the pull over a real server
 
 
-class TwoYearServer:
+def two_year_server() -> ScriptedHandler:
     """2024 from the replay; 2023 a small file (two hours of Dec 31) except station 03772 (404);
     one 429 with Retry-After: 1 on the first request and one 503 on the third."""
+    replay, sites = MeteostatReplay(), bundled_stations()
 
-    def __init__(self) -> None:
-        self.replay = MeteostatReplay()
-        self.sites = bundled_stations()
-        self.calls = 0
-
-    def __call__(self, request: WireRequest) -> WireResponse:
-        self.calls += 1
-        if self.calls == 1:
-            return text(429, "Too Many Requests", {"Retry-After": "1"})
-        if self.calls == 3:
-            return text(503, "Service Unavailable")
+    def two_years(request: WireRequest) -> WireResponse:
         if "/2023/" in request.path:
             station = request.path.rsplit("/", 1)[-1].removesuffix(".csv.gz")
             if station == "03772":
                 return text(404, "Not Found")
-            site = self.sites[station]
+            site = sites[station]
             return gz(hourly_csv(station, site, dt.datetime(2023, 12, 31, 22), dt.datetime(2023, 12, 31, 23)).encode())
-        return self.replay(request)
+        return replay(request)
+
+    return ScriptedHandler([
+        text(429, "Too Many Requests", {"Retry-After": "1"}),
+        two_years,
+        text(503, "Service Unavailable"),
+        two_years,
+    ])
 
 
 def test_two_year_window_costs_two_requests_per_station_plus_retries():
     sites = [s for s in SERVED if s.stations["meteostat"] in ("72317", "03772", "10384")]
     start, end = dt.date(2023, 12, 31), dt.date(2024, 1, 1)
     waits: list[float] = []
-    with LocalServer(TwoYearServer()) as server:
+    with LocalServer(two_year_server()) as server:
         pulled, stats = _pull(server, sites, start, end, waits)
         paths = [r.path for r in server.requests]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from pathlib import Path
 
 import polars as pl
@@ -204,26 +203,20 @@ def test_a_non_json_200_that_never_recovers_fails_clearly():
 # --------------------------------------------------------------------------- the pull over a real server
 
 
-class _Flaky:
-    def __init__(self) -> None:
-        self.replay = NoaaAdsReplay()
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: WireRequest) -> WireResponse:
-        with self._lock:
-            self.calls += 1
-            call = self.calls
-        if call == 1:
-            return WireResponse(429, b"Too Many Requests", {"Retry-After": "1"})
-        if call == 3:
-            return WireResponse(500, b"<html><title>500</title>Internal Server Error</html>")
-        return self.replay(request)
+def _flaky() -> ScriptedHandler:
+    """The replay behind one 429 (Retry-After: 1) on the first request and one 500 on the third."""
+    replay = NoaaAdsReplay()
+    return ScriptedHandler([
+        WireResponse(429, b"Too Many Requests", {"Retry-After": "1"}),
+        replay,
+        WireResponse(500, b"<html><title>500</title>Internal Server Error</html>"),
+        replay,
+    ])
 
 
 def test_pull_over_a_local_server_retries_and_covers_every_site():
     waits: list[float] = []
-    with LocalServer(_Flaky()) as server, _client(sleep=waits.append) as client:
+    with LocalServer(_flaky()) as server, _client(sleep=waits.append) as client:
         fetch = Fetcher(client, server.url("/access/services/data/v1"))
         pulled = list(noaa_ads.SPEC.history.pull(fetch, NOAA_SITES, dt.date(2023, 12, 30), dt.date(2024, 1, 2)))
         received = list(server.requests)

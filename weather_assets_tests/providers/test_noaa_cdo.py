@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import threading
 from pathlib import Path
 
 import polars as pl
@@ -408,30 +407,22 @@ def test_describe_error_reads_both_body_shapes():
 # --------------------------------------------------------------------------- the pull over a real server
 
 
-class _Flaky:
+def _flaky() -> ScriptedHandler:
     """The replay behind one 429 (Retry-After: 1) on the first request and one 500 on the third."""
-
-    def __init__(self) -> None:
-        self.replay = NoaaCdoReplay()
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: WireRequest) -> WireResponse:
-        with self._lock:
-            self.calls += 1
-            call = self.calls
-        if call == 1:
-            return _error("error_429_rate_limit.json", 429, {"Retry-After": "1"})
-        if call == 3:
-            return json_response({"statusCode": "500", "userMessage": "An error occured", "developerMessage": "x"}, 500)
-        return self.replay(request)
+    replay = NoaaCdoReplay()
+    return ScriptedHandler([
+        _error("error_429_rate_limit.json", 429, {"Retry-After": "1"}),
+        replay,
+        json_response({"statusCode": "500", "userMessage": "An error occured", "developerMessage": "x"}, 500),
+        replay,
+    ])
 
 
 def test_pull_pages_retries_and_keeps_the_token_in_the_header_only(caplog):
     caplog.set_level("DEBUG")
     start, end = dt.date(2024, 1, 1), dt.date(2024, 2, 19)  # 50 days x 3 stations x 7 datatypes = 1050 rows
     waits: list[float] = []
-    with LocalServer(_Flaky()) as server, _client(sleep=waits.append) as client:
+    with LocalServer(_flaky()) as server, _client(sleep=waits.append) as client:
         fetch = Fetcher(client, server.url("/cdo-web/api/v2"))
         pulled = list(noaa_cdo.SPEC.history.pull(fetch, NOAA_SITES, start, end))
         received = list(server.requests)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from typing import Any
 from urllib.parse import urlencode
 
@@ -414,31 +413,28 @@ def test_points_redirect_and_bad_parameters_are_not_retried():
 # --------------------------------------------------------------------------- the pull over a real server
 
 
-class _PagingServerHandler:
+def _paging_server_handler(page: int) -> ScriptedHandler:
     """The replay behind a throttling CDN: pages of at most `page` reports, one 429 (Retry-After: 1) on the
     first request and one 503 on the third."""
+    replay = NwsReplay()
 
-    def __init__(self, page: int) -> None:
-        self.replay, self.page, self.calls = NwsReplay(), page, 0
-        self._lock = threading.Lock()
+    def paged(request: WireRequest) -> WireResponse:
+        params = tuple((k, str(page) if k == "limit" else v) for k, v in request.params)
+        return replay(WireRequest(request.method, request.url, params, request.headers))
 
-    def __call__(self, request: WireRequest) -> WireResponse:
-        with self._lock:
-            self.calls += 1
-            call = self.calls
-        if call == 1:
-            return json_response({"title": "Too Many Requests", "status": 429}, 429, {"Retry-After": "1"})
-        if call == 3:
-            return WireResponse(503, b"<html>503 Service Unavailable</html>", {"content-type": "text/html"})
-        params = tuple((k, str(self.page) if k == "limit" else v) for k, v in request.params)
-        return self.replay(WireRequest(request.method, request.url, params, request.headers))
+    return ScriptedHandler([
+        json_response({"title": "Too Many Requests", "status": 429}, 429, {"Retry-After": "1"}),
+        paged,
+        WireResponse(503, b"<html>503 Service Unavailable</html>", {"content-type": "text/html"}),
+        paged,
+    ])
 
 
 def test_history_pull_pages_retries_and_lands_each_hour_once():
     day = dt.date(2024, 3, 20)
     # Pages of 5 reports: the third ends with the 10:58 special and the fourth starts with the 10:53 routine,
     # so hour 11:00 straddles a page boundary.
-    handler = _PagingServerHandler(page=5)
+    handler = _paging_server_handler(page=5)
     waits: list[float] = []
     with LocalServer(handler) as server, _client(waits=waits) as client:
         fetch = Fetcher(client, server.url("/prefix"))

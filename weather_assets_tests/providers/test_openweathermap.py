@@ -400,26 +400,21 @@ def test_the_free_tier_of_1000_calls_a_day_is_never_exceeded():
 # --------------------------------------------------------------------------- pulls against a real local server
 
 
-class FlakyReplay:
+def flaky_replay() -> ScriptedHandler:
     """The replay, except the 1st request gets a 429 with Retry-After: 1 and the 10th a 502, once each."""
-
-    def __init__(self) -> None:
-        self.replay = OpenWeatherMapReplay()
-        self.seen = 0
-
-    def __call__(self, request: WireRequest) -> WireResponse:
-        self.seen += 1
-        if self.seen == 1:
-            return json_response(ONE_CALL_429, 429, {"Retry-After": "1"})
-        if self.seen == 10:
-            return WireResponse(502, b"<html><body>502 Bad Gateway</body></html>", {"content-type": "text/html"})
-        return self.replay(request)
+    replay = OpenWeatherMapReplay()
+    return ScriptedHandler([
+        json_response(ONE_CALL_429, 429, {"Retry-After": "1"}),
+        *[replay] * 8,
+        WireResponse(502, b"<html><body>502 Bad Gateway</body></html>", {"content-type": "text/html"}),
+        replay,
+    ])
 
 
 def test_history_pull_over_a_local_server_costs_24_x_sites_x_days_plus_retries():
     sites = [BY_ID["berlin_de"], BY_ID["sydney_au"]]
     waits: list[float] = []
-    with LocalServer(FlakyReplay()) as server:
+    with LocalServer(flaky_replay()) as server:
         fetch = platform_fetcher(server.url("/prefix"), sleep=waits.append)
         pulled = list(owm.SPEC.history.pull(fetch, sites, DAY, DAY))
         received = list(server.requests)

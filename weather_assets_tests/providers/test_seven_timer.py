@@ -284,26 +284,21 @@ def test_a_200_body_that_is_neither_json_nor_err_is_retried_then_fails():
 # --------------------------------------------------------------------------- the pull over a local server
 
 
-class FlakyReplay:
+def flaky_replay() -> ScriptedHandler:
     """The replay, except one 429 with Retry-After: 1 (first request) and one 503 (third request)."""
-
-    def __init__(self) -> None:
-        self.replay = SevenTimerReplay()
-        self.calls = 0
-
-    def __call__(self, request: WireRequest) -> WireResponse:
-        self.calls += 1
-        if self.calls == 1:
-            return WireResponse(429, b"Too Many Requests", {"Retry-After": "1", "Content-Type": "text/plain"})
-        if self.calls == 3:
-            return WireResponse(503, b"<html>Service Temporarily Unavailable</html>", {"Content-Type": "text/html"})
-        return self.replay(request)
+    replay = SevenTimerReplay()
+    return ScriptedHandler([
+        WireResponse(429, b"Too Many Requests", {"Retry-After": "1", "Content-Type": "text/plain"}),
+        replay,
+        WireResponse(503, b"<html>Service Temporarily Unavailable</html>", {"Content-Type": "text/html"}),
+        replay,
+    ])
 
 
 def test_pull_over_a_local_server_costs_one_request_per_site_plus_retries():
     sites = CATALOG
     waits: list[float] = []
-    with LocalServer(FlakyReplay()) as server:
+    with LocalServer(flaky_replay()) as server:
         client = ProviderHttpClient(
             SPEC.policy, headers={"User-Agent": "t", **SPEC.headers}, sleep=waits.append, jitter=lambda: 0.5
         )

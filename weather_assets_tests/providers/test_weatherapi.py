@@ -345,27 +345,22 @@ def test_quota_exhausted_ends_the_pull_after_exactly_one_request():
 # --------------------------------------------------------------------------- the pulls over a real server
 
 
-class _Flaky:
+def _flaky() -> ScriptedHandler:
     """The replay behind one 429 (Retry-After: 1) on the first request and one 500 on the third."""
-
-    def __init__(self) -> None:
-        self.replay = WeatherApiReplay()
-        self.calls = 0
-
-    def __call__(self, request: WireRequest) -> WireResponse:
-        self.calls += 1
-        if self.calls == 1:
-            return json_response({"error": {"code": 0, "message": "Too many requests"}}, 429, {"Retry-After": "1"})
-        if self.calls == 3:
-            return WireResponse(500, b"<html>Internal Server Error</html>", {"content-type": "text/html"})
-        return self.replay(request)
+    replay = WeatherApiReplay()
+    return ScriptedHandler([
+        json_response({"error": {"code": 0, "message": "Too many requests"}}, 429, {"Retry-After": "1"}),
+        replay,
+        WireResponse(500, b"<html>Internal Server Error</html>", {"content-type": "text/html"}),
+        replay,
+    ])
 
 
 def test_history_pull_over_a_local_server_pages_by_28_days_and_retries_429_and_5xx():
     sites = [BY_ID["denver_co"], BY_ID["london_gb"], BY_ID["new_delhi_in"]]
     start, end = dt.date(2024, 3, 1), dt.date(2024, 3, 31)
     waits: list[float] = []
-    with LocalServer(_Flaky()) as server, _client(waits=waits) as client:
+    with LocalServer(_flaky()) as server, _client(waits=waits) as client:
         pulled = list(SPEC.history.pull(_fetcher(client, server.url("/v1")), sites, start, end))
         received = server.requests
 
