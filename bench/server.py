@@ -1,17 +1,8 @@
 """The bench's Open-Meteo archive: a year of synthetic hourly values for 50 sites on 127.0.0.1.
 
-Values come from the offline-recording generator (`scripts/generate_offline_open_meteo.py`: seasonal
-and diurnal cycles, synoptic weather, rain spells, Magnus dew points), stretched from its 91 recorded
-days to YEAR_START..YEAR_END (365 days, 8,760 hours) and written in the same layout the offline
-replay reads, so `OpenMeteoReplay` answers with Open-Meteo's exact response format and sizes
-(multi-location lists, `wind_speed_unit=ms`, 400s for bad requests). The generator's injected
-anomalies for the bundled sites stay: 7 isolated nulls and 2 impossible values, so the quarantine path
-runs as in production. There is no null tail (a past year is complete).
-
-`LocalServer` (the tests' threaded HTTP/1.1 server) serves it; `CountingCache` answers a repeated
-request from memory, so the platform and the floor receive byte-identical bodies and neither pays for
-the server's JSON encoding (warm the cache with `prewarm` before timing).
-
+`build_recording` stretches the offline generator's series to YEAR_START..YEAR_END in the layout
+`OpenMeteoReplay` reads, so the answers have Open-Meteo's exact format and sizes; `LocalServer`
+(weather_assets/offline/server.py) serves them and `CountingCache` answers a repeated request from memory.
 Run standalone (bounded: it exits after --max-seconds):
     python -m bench.server --port-file /tmp/port --max-seconds 900
 """
@@ -31,10 +22,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
+from weather_assets.offline.open_meteo import INDEX_FILE, RECORDED_START, OpenMeteoReplay
+from weather_assets.offline.server import LocalServer
 from weather_assets.providers.base import WireRequest, WireResponse
-from weather_assets.providers.open_meteo_replay import INDEX_FILE, RECORDED_START, OpenMeteoReplay
 from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -67,7 +58,12 @@ def _fingerprint(sites_file: Path) -> str:
 
 
 def build_recording(sites_file: Path = SITES_FILE, cache_dir: Path = CACHE_DIR) -> Path:
-    """Generate (or reuse) the year of archive values for every site of `sites_file`; return its folder."""
+    """Generate (or reuse) the year of archive values for every site of `sites_file`; return its folder.
+
+    The generator's seasonal/diurnal cycles, synoptic weather and rain spells are stretched from its 91
+    recorded days to 365. Its injected anomalies for the bundled sites stay (7 isolated nulls, 2 impossible
+    values), so the quarantine path runs as in production; there is no null tail (a past year is complete).
+    """
     out = cache_dir / f"archive-{_fingerprint(sites_file)}"
     if (out / INDEX_FILE).exists():
         return out
@@ -99,7 +95,9 @@ def build_recording(sites_file: Path = SITES_FILE, cache_dir: Path = CACHE_DIR) 
 
 
 class CountingCache:
-    """A handler that answers a repeated request from memory and counts what it served."""
+    """A handler that answers a repeated request from memory and counts what it served: the platform and
+    the floor receive byte-identical bodies and neither pays for the server's JSON encoding (warm it with
+    `prewarm` before timing)."""
 
     def __init__(self, inner: OpenMeteoReplay) -> None:
         self.inner = inner

@@ -5,7 +5,7 @@ There was no network to record real responses from, so this script makes plausib
 values instead, for every site of the bundled catalog (weather_assets/sites/sites.yaml), and writes
 them in Open-Meteo's exact single-location JSON layout (default units, GMT, iso8601), gzip-compressed:
 
-    weather_assets/providers/recorded/open_meteo/
+    weather_assets/offline/recorded/open_meteo/
         index.json                   coordinates -> site id, range, variables (read by the replay)
         archive/<site_id>.json.gz    "reanalysis": the synthetic truth
         forecast/<site_id>.json.gz   the same hours = truth + a small deterministic forecast error
@@ -71,7 +71,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO_ROOT))
 
-from weather_assets.providers.open_meteo_replay import (  # noqa: E402
+from weather_assets.offline.open_meteo import (  # noqa: E402
     HOURLY_UNITS,
     INDEX_FILE,
     RECORDED_END,
@@ -80,7 +80,7 @@ from weather_assets.providers.open_meteo_replay import (  # noqa: E402
 )
 from weather_assets.sites.catalog import Site, load_catalog  # noqa: E402
 
-DEFAULT_OUT_DIR = REPO_ROOT / "weather_assets" / "providers" / "recorded" / "open_meteo"
+DEFAULT_OUT_DIR = REPO_ROOT / "weather_assets" / "offline" / "recorded" / "open_meteo"
 DEFAULT_SITES_FILE = REPO_ROOT / "weather_assets" / "sites" / "sites.yaml"
 SEED = 20240101
 HOURS = ((RECORDED_END - RECORDED_START).days + 1) * 24
@@ -340,7 +340,7 @@ def _readme(sites: Sequence[Site]) -> str:
     return f"""# Offline Open-Meteo recordings (SYNTHETIC)
 
 These files are what `WEATHER_ASSETS_OFFLINE=1` serves for Open-Meteo, through the same client code as
-online (`weather_assets/providers/open_meteo_replay.py` is the handler behind the offline transport).
+online (`weather_assets/offline/open_meteo.py` is the handler behind the offline transport).
 
 **The values are synthetic, not real weather.** There was no network to record from, so
 `scripts/generate_offline_open_meteo.py` made them: deterministic (seeded `random.Random`, no other

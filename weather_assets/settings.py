@@ -1,4 +1,4 @@
-"""The configuration contract of DESIGN.md §3, read from the environment in one place.
+"""The configuration contract of docs/design.md §3, read from the environment in one place.
 
 Every `WEATHER_ASSETS_*` variable is read here and nowhere else; resources and assets receive a
 frozen `Settings`. Secrets are *not* read here: only whether they are set. `defs/resources.py` wires
@@ -12,13 +12,13 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 
-from weather_assets.providers import open_meteo
 from weather_assets.providers.registry import PROVIDERS
+from weather_assets.providers.spec import DEFAULT_REPULL_DAYS, ENV_PREFIX, Endpoint, History, ProviderSpec, Snapshot
+from weather_assets.sites.catalog import bundled_sites_file
 
-PREFIX = "WEATHER_ASSETS_"
+PREFIX = ENV_PREFIX
 
 # The first daily partition when WEATHER_ASSETS_START_DATE is unset.
 DEFAULT_START_DATE = dt.date(2024, 1, 1)
@@ -32,12 +32,6 @@ KEYED_PROVIDERS: dict[str, str] = {  # provider -> env var holding its secret
 # Keyless stand-ins: on by default only while the keyed provider they stand in for has no key.
 FALLBACKS: dict[str, str] = {name: spec.fallback_for for name, spec in PROVIDERS.items() if spec.fallback_for}
 
-# Days the daily history schedule loads per tick: the newest complete day plus the days before it
-# that the provider may still revise. Per provider: WEATHER_ASSETS_<PROVIDER>_REPULL_DAYS.
-DEFAULT_REPULL_DAYS = 5
-# Where one default does not fit: OpenWeatherMap's history costs one call per site and hour against
-# One Call's 1,000 free calls a day (15 sites x 24 h = 360 per day), so it re-pulls only the newest day.
-PROVIDER_REPULL_DAYS = {"openweathermap": 1}
 MAX_REPULL_DAYS = 366
 # DuckDB's buffer pool per connection (the platform's and dbt's): above it, DuckDB spills to disk. Its
 # own default is 80 % of the machine's memory, which a year-long load then fills (bench/: 1.8 GB).
@@ -47,20 +41,8 @@ _MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGN
 ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
 
 
-def repull_days_var(provider: str) -> str:
-    return f"{PREFIX}{provider.upper()}_REPULL_DAYS"
-
-
-def url_var(provider: str) -> str:
-    return f"{PREFIX}{provider.upper()}_URL"
-
-
 class SettingsError(ValueError):
     """A WEATHER_ASSETS_* variable has a value we cannot use."""
-
-
-def bundled_sites_file() -> Path:
-    return Path(str(resources.files("weather_assets.sites").joinpath("sites.yaml")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +53,6 @@ class Settings:
     start_date: dt.date
     providers: tuple[str, ...]
     offline: bool
-    open_meteo_archive_url: str
-    open_meteo_forecast_url: str
     # (provider, days) for every known provider; a tuple so Settings stays hashable (it keys caches).
     repull_days: tuple[tuple[str, int], ...] = ()
     alert_webhook_set: bool = False  # WEATHER_ASSETS_ALERT_WEBHOOK_URL is set (its value is not read here)
@@ -80,17 +60,19 @@ class Settings:
     keys_set: tuple[str, ...] = ()
     # (provider, why) for every known provider that is not enabled, shown in the UI and by the CLI.
     disabled: tuple[tuple[str, str], ...] = ()
-    # (provider, URL) for every WEATHER_ASSETS_<PROVIDER>_URL that is set.
+    # (variable, URL) for every endpoint variable that is set (a spec's `endpoints`).
     urls: tuple[tuple[str, str], ...] = ()
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
-    def url_for(self, provider: str, default: str) -> str:
-        """The endpoint base of `provider`: its WEATHER_ASSETS_<PROVIDER>_URL, else `default`."""
-        return dict(self.urls).get(provider, default)
+    def endpoint_url(self, spec: ProviderSpec, part: History | Snapshot | None = None) -> str:
+        """Where a pull of `spec` goes: the pull's own endpoint (or the provider's base URL when `part`
+        is None), as set in its variable, else the public default."""
+        endpoint = spec.endpoint(part) if part is not None else Endpoint(spec.url_var, spec.default_url)
+        return dict(self.urls).get(endpoint.var, endpoint.default)
 
     def repull_days_for(self, provider: str) -> int:
         """Days the daily history schedule of `provider` loads per tick (newest complete day included)."""
-        return dict(self.repull_days).get(provider, PROVIDER_REPULL_DAYS.get(provider, DEFAULT_REPULL_DAYS))
+        return dict(self.repull_days).get(provider, _default_repull_days(PROVIDERS[provider]))
 
     @property
     def landing_dir(self) -> Path:
@@ -107,85 +89,98 @@ class Settings:
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
-            value = env.get(PREFIX + name)
+            value = env.get(name)
             return value.strip() if value is not None and value.strip() != "" else None
 
-        data_dir = Path(get("DATA_DIR") or "data").expanduser().absolute()
-        duckdb_path = Path(get("DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
-        sites_file = Path(get("SITES_FILE")).expanduser().absolute() if get("SITES_FILE") else bundled_sites_file()
-
-        start_raw = get("START_DATE")
-        try:
-            start_date = dt.date.fromisoformat(start_raw) if start_raw else DEFAULT_START_DATE
-        except ValueError:
-            raise SettingsError(
-                f"{PREFIX}START_DATE={start_raw!r} is not a date; expected YYYY-MM-DD, e.g. 2024-01-01"
-            ) from None
-
-        known = KEYLESS_PROVIDERS + tuple(KEYED_PROVIDERS)
-        keys_set = tuple(p for p, var in KEYED_PROVIDERS.items() if (env.get(var) or "").strip())
-        disabled: dict[str, str] = {}
-        providers_raw = get("PROVIDERS")
-        if providers_raw:
-            wanted = tuple(dict.fromkeys(p.strip() for p in providers_raw.split(",") if p.strip()))
-            unknown = sorted(set(wanted) - set(known))
-            if unknown:
-                raise SettingsError(
-                    f"{PREFIX}PROVIDERS names unknown provider(s) {', '.join(unknown)}; "
-                    f"known providers: {', '.join(known)}"
-                )
-            disabled.update((p, f"not in {PREFIX}PROVIDERS") for p in known if p not in wanted)
-        else:
-            wanted = tuple(p for p in known if not (p in FALLBACKS and FALLBACKS[p] in keys_set))
-            disabled.update(
-                (p, f"stands in for {FALLBACKS[p]}, whose key {KEYED_PROVIDERS[FALLBACKS[p]]} is set")
-                for p in known
-                if p in FALLBACKS and FALLBACKS[p] in keys_set
-            )
-        # A keyed provider without its key is disabled, never an error: the other providers run as usual.
-        for p in wanted:
-            if p in KEYED_PROVIDERS and p not in keys_set:
-                disabled[p] = f"{KEYED_PROVIDERS[p]} is not set"
-        providers = tuple(p for p in wanted if p not in disabled)
-
-        offline_raw = (get("OFFLINE") or "0").lower()
-        if offline_raw not in {"0", "1", "true", "false", "yes", "no"}:
-            raise SettingsError(f"{PREFIX}OFFLINE={offline_raw!r}: use 1 to replay recorded payloads, 0 or unset")
-
-        repull_days = []
-        for provider in known:
-            raw = (env.get(repull_days_var(provider)) or "").strip()
-            try:
-                days = int(raw) if raw else PROVIDER_REPULL_DAYS.get(provider, DEFAULT_REPULL_DAYS)
-            except ValueError:
-                days = 0
-            if not 1 <= days <= MAX_REPULL_DAYS:
-                raise SettingsError(
-                    f"{repull_days_var(provider)}={raw!r}: expected a whole number of days from 1 (only the "
-                    f"newest complete day) to {MAX_REPULL_DAYS}; default {DEFAULT_REPULL_DAYS}"
-                )
-            repull_days.append((provider, days))
-
-        memory_limit = get("DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
-        if not _MEMORY_RE.fullmatch(memory_limit):
-            raise SettingsError(
-                f"{PREFIX}DUCKDB_MEMORY_LIMIT={memory_limit!r}: expected a size such as 512MB or 2GB "
-                f"(default {DEFAULT_DUCKDB_MEMORY_LIMIT})"
-            )
-
+        data_dir = Path(get(PREFIX + "DATA_DIR") or "data").expanduser().absolute()
+        duckdb_path = Path(get(PREFIX + "DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
+        sites_raw = get(PREFIX + "SITES_FILE")
+        keys_set = tuple(p for p, var in KEYED_PROVIDERS.items() if get(var))
+        providers, disabled = _enabled_providers(get(PREFIX + "PROVIDERS"), keys_set)
+        endpoint_vars = dict.fromkeys(e.var for spec in PROVIDERS.values() for e in spec.endpoints)
         return cls(
             data_dir=data_dir,
             duckdb_path=duckdb_path,
-            sites_file=sites_file,
-            start_date=start_date,
+            sites_file=Path(sites_raw).expanduser().absolute() if sites_raw else bundled_sites_file(),
+            start_date=_start_date(get(PREFIX + "START_DATE")),
             providers=providers,
-            offline=offline_raw in {"1", "true", "yes"},
-            open_meteo_archive_url=get("OPEN_METEO_ARCHIVE_URL") or open_meteo.ARCHIVE_URL,
-            open_meteo_forecast_url=get("OPEN_METEO_FORECAST_URL") or open_meteo.FORECAST_URL,
-            repull_days=tuple(repull_days),
-            alert_webhook_set=bool((env.get(ALERT_WEBHOOK_URL_VAR) or "").strip()),
+            offline=_offline(get(PREFIX + "OFFLINE")),
+            repull_days=tuple(
+                (name, _repull_days(spec, get(spec.repull_days_var))) for name, spec in PROVIDERS.items()
+            ),
+            alert_webhook_set=get(ALERT_WEBHOOK_URL_VAR) is not None,
             keys_set=keys_set,
-            disabled=tuple((p, disabled[p]) for p in known if p in disabled),
-            urls=tuple((p, value) for p in known if (value := (env.get(url_var(p)) or "").strip())),
-            duckdb_memory_limit=memory_limit,
+            disabled=disabled,
+            urls=tuple((var, value) for var in endpoint_vars if (value := get(var))),
+            duckdb_memory_limit=_memory_limit(get(PREFIX + "DUCKDB_MEMORY_LIMIT")),
         )
+
+
+def _start_date(raw: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw) if raw else DEFAULT_START_DATE
+    except ValueError:
+        raise SettingsError(f"{PREFIX}START_DATE={raw!r} is not a date; expected YYYY-MM-DD, e.g. 2024-01-01") from None
+
+
+def _enabled_providers(
+    listed: str | None, keys_set: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """(enabled providers, (provider, why) for the disabled ones), in registry order."""
+    known = KEYLESS_PROVIDERS + tuple(KEYED_PROVIDERS)
+    disabled: dict[str, str] = {}
+    if listed:
+        wanted = tuple(dict.fromkeys(p.strip() for p in listed.split(",") if p.strip()))
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            raise SettingsError(
+                f"{PREFIX}PROVIDERS names unknown provider(s) {', '.join(unknown)}; known providers: {', '.join(known)}"
+            )
+        disabled.update((p, f"not in {PREFIX}PROVIDERS") for p in known if p not in wanted)
+    else:
+        wanted = tuple(p for p in known if not (p in FALLBACKS and FALLBACKS[p] in keys_set))
+        disabled.update(
+            (p, f"stands in for {FALLBACKS[p]}, whose key {KEYED_PROVIDERS[FALLBACKS[p]]} is set")
+            for p in known
+            if p in FALLBACKS and FALLBACKS[p] in keys_set
+        )
+    # A keyed provider without its key is disabled, never an error: the other providers run as usual.
+    for p in wanted:
+        if p in KEYED_PROVIDERS and p not in keys_set:
+            disabled[p] = f"{KEYED_PROVIDERS[p]} is not set"
+    providers = tuple(p for p in wanted if p not in disabled)
+    return providers, tuple((p, disabled[p]) for p in known if p in disabled)
+
+
+def _offline(raw: str | None) -> bool:
+    value = (raw or "0").lower()
+    if value not in {"0", "1", "true", "false", "yes", "no"}:
+        raise SettingsError(f"{PREFIX}OFFLINE={value!r}: use 1 to replay recorded payloads, 0 or unset")
+    return value in {"1", "true", "yes"}
+
+
+def _default_repull_days(spec: ProviderSpec) -> int:
+    return spec.history.repull_days if spec.history is not None else DEFAULT_REPULL_DAYS
+
+
+def _repull_days(spec: ProviderSpec, raw: str | None) -> int:
+    try:
+        days = int(raw) if raw else _default_repull_days(spec)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_REPULL_DAYS:
+        raise SettingsError(
+            f"{spec.repull_days_var}={raw!r}: expected a whole number of days from 1 (only the newest complete "
+            f"day) to {MAX_REPULL_DAYS}; default {_default_repull_days(spec)}"
+        )
+    return days
+
+
+def _memory_limit(raw: str | None) -> str:
+    limit = raw or DEFAULT_DUCKDB_MEMORY_LIMIT
+    if not _MEMORY_RE.fullmatch(limit):
+        raise SettingsError(
+            f"{PREFIX}DUCKDB_MEMORY_LIMIT={limit!r}: expected a size such as 512MB or 2GB "
+            f"(default {DEFAULT_DUCKDB_MEMORY_LIMIT})"
+        )
+    return limit

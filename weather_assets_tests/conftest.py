@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def load_payload(provider: str, name: str):
-    """A provider's recorded/documented payload (copied from ../shared/providers/samples/)."""
+    """A provider's recorded/documented payload (each described in docs/providers/<provider>.md "Samples")."""
     return json.loads((FIXTURES / provider / name).read_text())
 
 

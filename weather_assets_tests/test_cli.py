@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from weather_assets import cli
-from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
-from weather_assets_tests.support.local_server import LocalServer, closed_port_url
+from weather_assets.offline.open_meteo import OpenMeteoReplay
+from weather_assets.offline.server import LocalServer, closed_port_url
 
 
 def test_history_loads_each_provider_and_an_unreachable_one_fails_alone(monkeypatch, tmp_path, capsys, dbt_manifest):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from weather_assets.definitions import build_defs
-from weather_assets.defs.ingest import DISABLED_GROUP
+from weather_assets.defs.common import DISABLED_GROUP
 from weather_assets.defs.resources import http_resource
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import FALLBACKS, KEYED_PROVIDERS, KEYLESS_PROVIDERS, Settings
@@ -62,9 +62,9 @@ def test_a_set_key_is_wired_as_an_env_var_never_as_its_value(tmp_path, monkeypat
         {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_WEATHERAPI_KEY": "sekrit-0123456789"}
     )
     resource = http_resource(settings)
-    assert isinstance(resource.weatherapi_key, dg.EnvVar)
-    assert resource.weatherapi_key.env_var_name == "WEATHER_ASSETS_WEATHERAPI_KEY"
-    assert resource.openweathermap_key is None and resource.noaa_token is None
+    assert list(resource.secrets) == ["WEATHER_ASSETS_WEATHERAPI_KEY"]
+    secret = resource.secrets["WEATHER_ASSETS_WEATHERAPI_KEY"]
+    assert isinstance(secret, dg.EnvVar) and secret.env_var_name == "WEATHER_ASSETS_WEATHERAPI_KEY"
     assert "sekrit" not in repr(settings)
 
 
@@ -72,10 +72,28 @@ def test_each_provider_url_can_be_overridden(tmp_path):
     settings = Settings.from_env(
         {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_NWS_URL": "http://127.0.0.1:9/nws"}
     )
-    assert settings.url_for("nws", PROVIDERS["nws"].default_url) == "http://127.0.0.1:9/nws"
-    assert settings.url_for("meteostat", PROVIDERS["meteostat"].default_url) == PROVIDERS["meteostat"].default_url
+    assert settings.endpoint_url(PROVIDERS["nws"]) == "http://127.0.0.1:9/nws"
+    assert settings.endpoint_url(PROVIDERS["nws"], PROVIDERS["nws"].forecast) == "http://127.0.0.1:9/nws"
+    assert settings.endpoint_url(PROVIDERS["meteostat"]) == PROVIDERS["meteostat"].default_url
     for spec in PROVIDERS.values():
         assert spec.url_var == f"WEATHER_ASSETS_{spec.name.upper()}_URL"
+
+
+def test_a_pull_with_an_endpoint_of_its_own_reads_its_own_variable(tmp_path):
+    """Open-Meteo's archive and forecast are separate hosts, each with its own URL variable (from its spec)."""
+    open_meteo = PROVIDERS["open_meteo"]
+    archive, forecast = open_meteo.history.url, open_meteo.forecast.url
+    assert (archive.var, forecast.var) == (
+        "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL",
+        "WEATHER_ASSETS_OPEN_METEO_FORECAST_URL",
+    )
+    default = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path)})
+    assert default.endpoint_url(open_meteo, open_meteo.history) == "https://archive-api.open-meteo.com/v1/archive"
+    assert default.endpoint_url(open_meteo, open_meteo.forecast) == "https://api.open-meteo.com/v1/forecast"
+    moved = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path), archive.var: "http://127.0.0.1:9/a"})
+    assert moved.endpoint_url(open_meteo, open_meteo.history) == "http://127.0.0.1:9/a"
+    assert moved.endpoint_url(open_meteo, open_meteo.forecast) == forecast.default
+    assert dict(moved.urls) == {archive.var: "http://127.0.0.1:9/a"}
 
 
 def test_the_duckdb_memory_limit_is_a_setting_applied_to_every_warehouse_connection(tmp_path):

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +30,9 @@ from weather_assets.providers.http import (
     RateWindow,
     handler_transport,
 )
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import Fetcher, ProviderSpec
-from weather_assets.settings import ALERT_WEBHOOK_URL_VAR, KEYED_PROVIDERS, PREFIX, Settings
+from weather_assets.settings import ALERT_WEBHOOK_URL_VAR, KEYED_PROVIDERS, Settings
 from weather_assets.warehouse import writer
 
 USER_AGENT = "weather_assets/0.1 (asset-based weather data platform)"
@@ -47,8 +49,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        from pathlib import Path
-
         con = writer.connect(Path(self.path), read_only=read_only, memory_limit=self.memory_limit)
         try:
             if not read_only:
@@ -58,25 +58,19 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
-def secret_field(env_var: str) -> str:
-    """The LiveHttp field holding the secret read from `env_var` (WEATHER_ASSETS_NOAA_TOKEN -> noaa_token)."""
-    return env_var.removeprefix(PREFIX).lower()
-
-
 class LiveHttp(dg.ConfigurableResource):
     """Real provider endpoints through the shared HTTP policy (timeouts, retries, rate limits, breaker).
 
-    Provider secrets are fields set to `dg.EnvVar(...)` when their variable is set (never a value in
-    code or config); the UI shows the variable's name only. The HTTP layer redacts them everywhere.
+    `secrets` maps each keyed provider's secret variable to `dg.EnvVar(<that variable>)`, wired only
+    when the variable is set (never a value in code or config): the UI shows the variable's name only,
+    and the HTTP layer redacts the value everywhere.
     """
 
     user_agent: str = USER_AGENT
-    noaa_token: str | None = Field(default=None, description=f"NOAA CDO token ({KEYED_PROVIDERS['noaa_cdo']})")
-    openweathermap_key: str | None = Field(
-        default=None, description=f"OpenWeatherMap API key ({KEYED_PROVIDERS['openweathermap']})"
-    )
-    weatherapi_key: str | None = Field(
-        default=None, description=f"WeatherAPI.com key ({KEYED_PROVIDERS['weatherapi']})"
+    secrets: dict[str, str] = Field(
+        default={},
+        description="Provider secrets by variable name, each read through dg.EnvVar: "
+        + ", ".join(KEYED_PROVIDERS.values()),
     )
 
     @property
@@ -95,7 +89,7 @@ class LiveHttp(dg.ConfigurableResource):
         """A `Fetcher` for `spec` at `base_url`, its secret applied as the provider wants it sent."""
         headers, params = {}, []
         if spec.secret is not None:
-            value = getattr(self, secret_field(spec.secret.env_var), None)
+            value = self.secrets.get(spec.secret.env_var)
             if not value:
                 raise dg.Failure(
                     f"{spec.name}: {spec.secret.env_var} is not set, so this provider is disabled; set it "
@@ -123,7 +117,7 @@ class RecordedHttp(LiveHttp):
         return True
 
     def _transport(self, spec: ProviderSpec):
-        return handler_transport(spec.replay())
+        return handler_transport(REPLAYS[spec.name]())
 
     def client(self, spec: ProviderSpec, extra_headers: dict[str, str] | None = None) -> ProviderHttpClient:
         # The recording is local: the provider's rate limit protects a server that is not involved, and
@@ -193,8 +187,8 @@ def alert_webhook(settings: Settings) -> AlertWebhook:
 
 def http_resource(settings: Settings) -> LiveHttp:
     """Live or recorded HTTP, with each set provider secret wired as an EnvVar (unset ones: not wired)."""
-    secrets = {secret_field(KEYED_PROVIDERS[p]): dg.EnvVar(KEYED_PROVIDERS[p]) for p in settings.keys_set}
-    return RecordedHttp(**secrets) if settings.offline else LiveHttp(**secrets)
+    secrets = {KEYED_PROVIDERS[p]: dg.EnvVar(KEYED_PROVIDERS[p]) for p in settings.keys_set}
+    return RecordedHttp(secrets=secrets) if settings.offline else LiveHttp(secrets=secrets)
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

@@ -1,6 +1,6 @@
-"""The shared HTTP policy of every provider (DESIGN.md §4): timeouts, retries, rate limit, breaker.
+"""The shared HTTP policy of every provider (docs/design.md §4): timeouts, retries, rate limit, breaker.
 
-This is the only module that imports httpx (DESIGN.md §6), so a later switch of HTTP client is a
+This is the only module that imports httpx (docs/design.md §6), so a later switch of HTTP client is a
 one-module change. Provider modules say *what* to fetch; this module decides *how*: explicit
 timeouts, exponential backoff with jitter honouring `Retry-After`, a client-side rate limit per
 provider, a circuit breaker so a dead provider fails fast, and errors that name the provider, the

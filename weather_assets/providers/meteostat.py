@@ -1,36 +1,10 @@
 """Meteostat bulk data: keyless hourly station time series, one gzip CSV per station and year.
 
 Pure client code: which files a window needs, the HTTP calls through the shared policy, and the
-normaliser from the bulk CSV to the canonical hourly schema. No Dagster, no httpx here.
-Formats, units and quirks: ../shared/providers/meteostat.md.
-
-Decisions the provider doc leaves open (each tested in weather_assets_tests/providers/test_meteostat.py):
-
-- Host: `https://data.meteostat.net` (`/hourly/{year}/{station}.csv.gz`), the endpoint the current
-  docs recommend; the legacy `bulk.meteostat.net/v2` files "will no longer receive updates starting
-  January 2026". The legacy annual files live at the same relative path under `.../v2`, so pointing
-  WEATHER_ASSETS_METEOSTAT_URL there works too: the normaliser reads both layouts, telling them
-  apart by content (a header row `year,month,day,hour,...` vs a headerless 13-column legacy row).
-  Daily files (either layout) and RapidAPI JSON bodies are rejected with an error naming the format.
-- 404 = "this station has no hourly data for that year" (documented), not a failure: the pull catches
-  the ProviderHttpError with status 404 and yields nothing for that station-year (logged at INFO).
-  The shared client cannot turn a non-2xx answer into a success from a `classify` hook, and catching it
-  in the pull keeps every other status on the shared rules (429/5xx retried, 403/other 4xx final).
-- Bodies are gunzipped by their magic bytes, never by Content-Encoding (if a server does send
-  `Content-Encoding: gzip`, httpx has already decoded it and the plain CSV is read as is).
-- Model data: bulk files fill gaps with model output and carry future-dated forecast rows
-  (doc quirk 1). A cell whose `<col>_source` is a model/forecast source (`model`, `dwd_mosmix`,
-  `metno_forecast` — the sources meteostat-python 1.7 maps to its model flag "E") becomes NULL, and a
-  row left with no observed value at all is dropped: this provider lands station observations, the
-  platform has model providers of its own. Legacy files have no source columns, so their model rows
-  cannot be told apart and are kept.
-- Dew point: used as reported where the file has `dwpt` (legacy files, or a new file that adds it);
-  the new layout has none, so it is derived from `temp` and `rhum` with the Magnus formula
-  (Alduchov & Eskridge 1996: a = 17.625, b = 243.04 °C), rounded to 0.1 °C like the inputs; NULL
-  when either input is NULL (or model data) or `rhum` <= 0.
-- Hours: Meteostat already aggregates to UTC hours (`hour` column), so every row is on the hour;
-  `prcp` is the one-hour total reported at that hour, taken as the preceding hour (the canonical
-  meaning).
+normaliser from the bulk CSV to the canonical hourly schema. This provider lands station observations:
+cells Meteostat filled with model output are NULLed (MODEL_SOURCES). No Dagster, no httpx here.
+Formats, units and quirks: docs/providers/meteostat.md; the decisions the doc leaves open are tested in
+weather_assets_tests/providers/test_meteostat.py.
 """
 
 from __future__ import annotations
@@ -48,7 +22,7 @@ from urllib.parse import quote
 import polars as pl
 
 from weather_assets.providers import spec
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, ProviderHttpError, RateWindow, RetryDecision
 from weather_assets.providers.spec import Fetcher, History, ProviderSpec, Pulled
 from weather_assets.sites.catalog import Site
@@ -56,14 +30,19 @@ from weather_assets.sites.catalog import Site
 log = logging.getLogger(__name__)
 
 NAME = "meteostat"  # registry / asset-key name
-SOURCE = "meteostat"  # value of the `source` column (providers/README.md)
+SOURCE = "meteostat"  # value of the `source` column (docs/providers/README.md)
 STATION_KEY = "meteostat"  # Site.stations key
 WEATHER_CODE_SYSTEM = "meteostat_coco"  # Meteostat weather condition codes 1-27
+# The host the current docs recommend; the legacy `bulk.meteostat.net/v2` files "will no longer receive updates
+# starting January 2026". They live at the same relative path under `.../v2`, so pointing
+# WEATHER_ASSETS_METEOSTAT_URL there works too: the normaliser reads both layouts (`_read_table`).
 DEFAULT_URL = "https://data.meteostat.net"
 HOURLY_PATH = "/hourly/{year}/{station}.csv.gz"
 
 # Sources whose values are model output, not observations (meteostat-python 1.7 `_source_mappings`
 # entries flagged "E"): such cells are NULLed. Compared case-insensitively, per space-separated token.
+# Bulk files fill gaps with model output and carry future-dated forecast rows (doc quirk 1); a row left
+# with no observed value is dropped. Legacy files have no source columns: their model rows are kept.
 MODEL_SOURCES = frozenset({"model", "dwd_mosmix", "metno_forecast"})
 
 # Legacy bulk.meteostat.net/v2 hourly files: no header, this fixed column order (doc table [M2]).
@@ -80,10 +59,13 @@ _MEASURES: dict[str, tuple[str, float]] = {
     "wspd": ("wind_speed_ms", 1 / 3.6),
     "wdir": ("wind_direction_deg", 1.0),
     "wpgt": ("wind_gust_ms", 1 / 3.6),
-    "prcp": ("precipitation_mm", 1.0),
+    "prcp": ("precipitation_mm", 1.0),  # the one-hour total at that (UTC) hour: the preceding hour's
     "cldc": ("cloud_cover_pct", 12.5),  # okta 0-8 -> %
     "coco": ("weather_code", 1.0),
 }
+# Dew point: `dwpt` as reported where the file has it (legacy files); the new layout has none, so it is
+# derived from `temp` and `rhum` with the Magnus formula (Alduchov & Eskridge 1996), rounded to 0.1 °C like
+# the inputs; NULL when an input is NULL (or model data) or `rhum` <= 0.
 MAGNUS_A = 17.625
 MAGNUS_B = 243.04  # °C
 
@@ -187,7 +169,12 @@ def hourly_path(station: str, year: int) -> str:
 
 
 def pull_hourly(fetch: Fetcher, sites: Sequence[Site], start: dt.date, end: dt.date) -> Iterator[Pulled]:
-    """One GET per distinct station per calendar year of [start, end]; a 404 year yields nothing."""
+    """One GET per distinct station per calendar year of [start, end]; a 404 year yields nothing.
+
+    404 is documented as "this station has no hourly data for that year", not a failure. The shared client
+    cannot turn a non-2xx answer into a success from `classify`, and catching it here keeps every other
+    status on the shared rules (429/5xx retried, 403/other 4xx final).
+    """
     years = years_touched(start, end)
     for station, group in station_groups(sites).items():
         ids = ", ".join(s.id for s in group)
@@ -241,7 +228,9 @@ def normalise_hourly(
 
 
 def _read_table(text: bytes, first_line: bytes, where: str) -> pl.DataFrame:
-    """The CSV as strings with an `observed_at` column, whichever layout it has."""
+    """The CSV as strings with an `observed_at` column, whichever layout it has: told apart by content, a
+    header row `year,month,day,hour,...` or a headerless 13-column legacy row. Daily files (either layout)
+    and RapidAPI JSON bodies are rejected with an error naming the format."""
     first_field = first_line.split(b",", 1)[0].strip().strip(b'"').lower()
     if first_line[:1] in (b"{", b"["):
         raise MeteostatResponseError(
@@ -388,19 +377,12 @@ def _first_line_of(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- the platform's contract
 
 
-def _replay() -> Handler:
-    from weather_assets.providers.meteostat_replay import MeteostatReplay
-
-    return MeteostatReplay()
-
-
 SPEC = ProviderSpec(
     name=NAME,
     source=SOURCE,
     title="Meteostat bulk hourly station data (data.meteostat.net, keyless)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
     history=History(
         pull=pull_hourly,
         # "Recent hourly data should be available after a maximum of 24 hours" [M1]: day D's last hour

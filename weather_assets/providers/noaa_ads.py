@@ -2,21 +2,7 @@
 
 Pure client code: request planning (comma-separated station batches, calendar-year chunks), the HTTP
 calls through the shared policy and the normaliser from the service's flat JSON rows to the canonical
-daily frame. No Dagster, no httpx. Formats: shared/providers/noaa-cdo.md Part 2.
-
-- One request per (batch of up to 25 stations, calendar year of the range): the service publishes no
-  range or size limit; a calendar year of 25 stations is ~9,000 rows (~3 MB of JSON), and splitting at
-  1 January keeps each body aligned with the yearly chunks NCEI itself files GHCN-Daily by.
-- `dataset=daily-summaries&format=json&units=metric&includeAttributes=true` with the seven daily
-  datatypes. Every value is a string ("8.3"; "" or an absent key = not reported -> NULL); with
-  `units=metric` temperatures are degC, PRCP/SNOW/SNWD mm and AWND taken as m/s (AWND's metric unit is
-  not confirmed by the shared doc). `<TYPE>_ATTRIBUTES` carry the GHCND flags: a non-blank quality flag
-  -> NULL, trace (T) is a real 0, as in the CDO module.
-- `station_id` is written in the catalog's CDO form ("GHCND:USW00013723", the `noaa_cdo` station key
-  this provider shares), although the service itself reports the bare id.
-- No published rate limit (not confirmed either way): one request per second, serial, to be polite.
-- Non-JSON answers: error pages are quoted as text (HTML reduced to its title/text); a 2xx body that is
-  not JSON is retried like a CDN page; an EMPTY 2xx body or `[]` is "no data".
+daily frame. No Dagster, no httpx. Formats: docs/providers/noaa-cdo.md Part 2.
 """
 
 from __future__ import annotations
@@ -32,8 +18,9 @@ from typing import Any
 import polars as pl
 
 from weather_assets.providers import noaa_cdo
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json, number_text
 from weather_assets.providers.spec import DAILY_COLUMNS, Fetcher, History, ProviderSpec, Pulled, conform, empty_frame
 from weather_assets.sites.catalog import Site
 
@@ -46,7 +33,7 @@ GHCND_NAMESPACE = "GHCND:"
 MAX_STATIONS_PER_REQUEST = 25
 # datatype -> canonical daily column; metric values need no scaling.
 DAILY_DATATYPES: dict[str, str] = {datatype: column for datatype, (column, _) in noaa_cdo.DAILY_DATATYPES.items()}
-RATE_LIMITS = (RateWindow(1, 1.0),)  # none published: be polite
+RATE_LIMITS = (RateWindow(1, 1.0),)  # none published (not confirmed either way): 1 request/s, serial
 
 
 class NoaaAdsResponseError(ValueError):
@@ -124,6 +111,8 @@ def bare_station(site: Site) -> str:
 
 
 def split_years(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """[start, end] cut at every 1 January. The service publishes no range or size limit; a calendar year
+    of 25 stations is ~9,000 rows (~3 MB of JSON), aligned with the yearly files NCEI keeps GHCN-Daily in."""
     if end < start:
         raise ValueError(f"{NAME}: end date {end} is before start date {start}")
     chunks = []
@@ -146,6 +135,8 @@ class DailyRequest:
         return tuple(dict.fromkeys(bare_station(s) for s in self.sites))
 
     def params(self) -> list[tuple[str, str]]:
+        # Every value comes back a string ("8.3"); with units=metric temperatures are degC, PRCP/SNOW/SNWD
+        # mm and AWND taken as m/s (its metric unit is not confirmed by the doc).
         return [
             ("dataset", DATASET),
             ("stations", ",".join(self.stations)),
@@ -185,32 +176,21 @@ def pull_history(fetch: Fetcher, sites: Sequence[Site], start: dt.date, end: dt.
 # --------------------------------------------------------------------------- normaliser
 
 
-def _number(text: Any, where: str) -> float | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise NoaaAdsResponseError(f"{where}: value {text!r} is not a string")
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise NoaaAdsResponseError(f"{where}: value {text!r} is not a number") from None
-
-
 def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
-    """A daily-summaries JSON array -> DAILY_COLUMNS, one row per site and observation day."""
+    """A daily-summaries JSON array -> DAILY_COLUMNS, one row per site and observation day.
+
+    "" or an absent key = not reported -> NULL. `<TYPE>_ATTRIBUTES` carry the GHCND flags, read as in the
+    CDO module. An EMPTY body or `[]` is "no data". `station_id` is written in the catalog's CDO form
+    ("GHCND:USW00013723", the `noaa_cdo` station key this provider shares), though the service reports the
+    bare id.
+    """
     ids = ", ".join(s.id for s in sites[:5]) + (", ..." if len(sites) > 5 else "")
     where = f"{NAME}: {meta.get('dataset', DATASET)} for site(s) [{ids}]"
     if meta.get("units", "metric") != "metric":
         raise NoaaAdsResponseError(f"{where}: units={meta.get('units')!r} is not read (metric only)")
     if not body.strip():
         return empty_frame(DAILY_COLUMNS)
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise NoaaAdsResponseError(f"{where}: body is not JSON ({exc})") from None
+    payload = load_json(body, where, NoaaAdsResponseError)
     if not isinstance(payload, list):
         reason = _describe_error(WireResponse(200, body)) if isinstance(payload, dict) else None
         raise NoaaAdsResponseError(
@@ -240,7 +220,7 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
         seen.add((station, day))
         values: dict[str, float | None] = {}
         for datatype, column in DAILY_DATATYPES.items():
-            value = _number(row.get(datatype), f"{where}: station {station} {day} {datatype}")
+            value = number_text(row.get(datatype), datatype, f"{where}: station {station} {day}", NoaaAdsResponseError)
             if value is not None:
                 try:
                     value = noaa_cdo.ghcnd_value(value, row.get(f"{datatype}_ATTRIBUTES"), 1)
@@ -266,12 +246,6 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
 # --------------------------------------------------------------------------- the platform's contract
 
 
-def _replay() -> Handler:
-    from weather_assets.providers.noaa_ads_replay import NoaaAdsReplay
-
-    return NoaaAdsReplay()
-
-
 REQUESTS_NOTE = (
     "One request per batch of up to 25 stations per calendar year the range touches: "
     "ceil(S/25) x Y requests for S sites (Y = 1 for a range inside one year); no paging. "
@@ -284,7 +258,6 @@ SPEC = ProviderSpec(
     title="NOAA NCEI Access Data Service (GHCND daily summaries, keyless)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
     history=History(pull=pull_history, lag_days=3, daily=normalise_daily),
     station_key=STATION_KEY,
     fallback_for=noaa_cdo.NAME,

@@ -1,40 +1,10 @@
-"""NOAA NCEI Climate Data Online (CDO) Web Services v2: GHCND daily summaries and hourly precipitation.
+"""NOAA NCEI Climate Data Online (CDO) v2: GHCND daily summaries and hourly precipitation (PRECIP_HLY).
 
 Pure client code: request planning (station batches, < 1 year date chunks, 1-based offset paging), the
-HTTP calls through the shared policy, and the normalisers from CDO's `/data` JSON to the canonical daily
-and hourly frames. No Dagster, no httpx. Formats, units, flags and limits: shared/providers/noaa-cdo.md
-(Part 1); the token is a `token` HEADER (a query parameter is ignored by the server), added by the
-platform, never seen or logged here.
-
-Decisions where the documentation leaves a choice:
-
-- GHCND is fetched RAW (no `units`): raw scaling is confirmed by recorded responses (tenths of degC,
-  tenths of mm, tenths of m/s for AWND, whole mm for SNOW/SNWD) while the unit `units=metric` gives
-  AWND is not, and a raw value never hides a sentinel behind a conversion. A body fetched with
-  `units=metric` (meta["units"] == "metric") is read without scaling (AWND taken as m/s).
-- Flags (attributes "measurement,quality,source,time"): a non-blank quality flag makes the value NULL
-  (it failed an NCEI QC check); measurement flag T (trace) is a real 0.
-- PRECIP_HLY `HPCP` is the total of the hour ENDING at `date`, in LOCAL STANDARD TIME (no DST). The
-  canonical `precipitation_mm` is the total over the preceding hour stamped at the hour's end, so
-  `observed_at = date - standard UTC offset`, where the standard offset is the site's IANA zone's
-  `utcoffset() - dst()` at that local time (Greensboro: 14:00 EST -> 19:00 UTC, also in July).
-  `99999`, accumulation/missing/deleted measurement flags (a A , { } [ ] M) and any quality flag ->
-  NULL; raw hundredths of inches x 0.254 -> mm (tenths, "HT", x 2.54). HPD lists wet hours only: an
-  hour that is not in the body is not reported as 0 (unknown stays unknown).
-- Requests: `stationid` is repeatable, so up to 25 stations share a request (the URL stays < 1 KB);
-  a request covers < 1 year (start .. start + 1 calendar year - 1 day); hourly asks one extra LOCAL
-  day either side of the UTC window so every UTC hour is covered (the platform keeps the window).
-- Pages: limit=1000, offset = 1 + k*1000 until `metadata.resultset.count`; `{}` is an empty result.
-  A station-day's datatypes can straddle a page boundary and pages can repeat rows, so the pull reads
-  every page of a request first and gives each landed page, in its meta, the rows of its station-days
-  found on later pages (`tail`) and the station-days an earlier page owns (`foreign`): each
-  station-day is normalised once, by the first page it appears on, de-duplicated on
-  (station, date, datatype).
-- One pull serves both grains: every landed body carries `dataset` in its meta, and each normaliser
-  returns an empty frame for the other dataset's bodies.
-- PRECIP_HLY may stop in 2013 in CDO (NCEI's metadata for the legacy DSI-3240 product lists
-  1940-01-01..2013-12-31; check `/datasets/PRECIP_HLY` maxdate): a recent window then answers `{}`,
-  which is an empty hourly result, not an error.
+pulls through the shared HTTP policy, and the normalisers from CDO's `/data` JSON to the canonical daily
+and hourly frames. One pull serves both grains: every landed body carries its `dataset` in its meta, and
+each normaliser returns no rows for the other dataset's bodies. The token is a `token` HEADER (a query
+parameter is ignored), added by the platform. No Dagster, no httpx. Formats: docs/providers/noaa-cdo.md.
 """
 
 from __future__ import annotations
@@ -51,8 +21,9 @@ from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import FetchedResponse, HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json, number, parse_time
 from weather_assets.providers.spec import (
     DAILY_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -69,7 +40,7 @@ from weather_assets.sites.catalog import Site
 log = logging.getLogger(__name__)
 
 NAME = "noaa_cdo"  # registry / asset-key name
-SOURCE = "noaa-cdo"  # value of the `source` column (providers/README.md)
+SOURCE = "noaa-cdo"  # value of the `source` column (docs/providers/README.md)
 DEFAULT_URL = "https://www.ncei.noaa.gov/cdo-web/api/v2"
 STATION_KEY = "noaa_cdo"  # Site.stations key; ids carry the CDO namespace ("GHCND:USW00013723")
 TOKEN_ENV = "WEATHER_ASSETS_NOAA_TOKEN"
@@ -81,7 +52,9 @@ PRECIP_HLY = "PRECIP_HLY"
 HPCP = "HPCP"
 
 # GHCND datatype -> (canonical daily column, divisor of the raw value). Raw GHCND: tenths of degC,
-# tenths of mm (PRCP), mm (SNOW, SNWD), tenths of m/s (AWND).
+# tenths of mm (PRCP), mm (SNOW, SNWD), tenths of m/s (AWND). GHCND is fetched RAW (no `units`): recorded
+# responses confirm this scaling while the unit `units=metric` gives AWND is not, and a raw value never
+# hides a sentinel behind a conversion. A body landed with `units=metric` is read unscaled (AWND as m/s).
 DAILY_DATATYPES: dict[str, tuple[str, int]] = {
     "TMAX": ("temperature_max_c", 10),
     "TMIN": ("temperature_min_c", 10),
@@ -93,8 +66,9 @@ DAILY_DATATYPES: dict[str, tuple[str, int]] = {
 }
 
 PAGE_LIMIT = 1000  # documented maximum
-MAX_STATIONS_PER_REQUEST = 25
+MAX_STATIONS_PER_REQUEST = 25  # `stationid` is repeatable: 25 stations keep the URL < 1 KB
 PRECIP_SENTINEL = 99999
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # a `/data` row's `date`
 # PRECIP_HLY measurement flags whose value is not the hour's own total: begin/continued/end of an
 # accumulation, begin/end of a deleted or missing period, missing.
 PRECIP_NULL_MEASUREMENT_FLAGS = frozenset({"a", "A", ",", "{", "}", "[", "]", "M"})
@@ -235,8 +209,9 @@ class DataRequest:
 
 
 def plan_requests(sites: Sequence[Site], start: dt.date, end: dt.date) -> list[DataRequest]:
-    """The `/data` queries for the UTC days [start, end]: GHCND over the same observation days,
-    PRECIP_HLY over one extra local standard day either side."""
+    """The `/data` queries for the UTC days [start, end], each < 1 year: GHCND over the same observation
+    days, PRECIP_HLY over one extra LOCAL standard day either side, so every UTC hour is covered (the
+    platform keeps only the run window)."""
     if end < start:
         raise ValueError(f"{NAME}: end date {end} is before start date {start}")
     one = dt.timedelta(days=1)
@@ -310,7 +285,14 @@ def _hourly_utc_days(request: DataRequest, start: dt.date, end: dt.date) -> tupl
 
 
 def pull_history(fetch: Fetcher, sites: Sequence[Site], start: dt.date, end: dt.date) -> Iterator[Pulled]:
-    """Every page of every planned query, one landed body each (see the module docstring for `tail`)."""
+    """Every page of every planned query, one landed body each.
+
+    Pages: limit=1000, offset = 1 + k*1000 until `metadata.resultset.count`; `{}` is an empty result. A
+    station-day's datatypes can straddle a page boundary and pages can repeat rows, so every page of a
+    query is read first, and each landed page's meta gets the rows of its station-days found on later
+    pages (`tail`) and the station-days an earlier page owns (`foreign`): each station-day is normalised
+    once, by the first page it appears on, de-duplicated on (station, date, datatype).
+    """
     for request in plan_requests(sites, start, end):
         pages = _fetch_pages(fetch, request)
         owner: dict[tuple[str, str], int] = {}
@@ -353,7 +335,8 @@ def split_flags(attributes: Any) -> list[str]:
 
 
 def ghcnd_value(value: float, attributes: Any, divisor: int) -> float | None:
-    """A GHCND value in canonical units: NULL if quality-flagged; trace (T) is a real 0."""
+    """A GHCND value in canonical units. Attributes are "measurement,quality,source,time": a non-blank
+    quality flag (it failed an NCEI QC check) makes it NULL; measurement flag T (trace) is a real 0."""
     flags = split_flags(attributes)
     measurement = flags[0].strip() if flags else ""
     quality = flags[1].strip() if len(flags) > 1 else ""
@@ -414,11 +397,7 @@ def _where(meta: Mapping[str, Any], sites: Sequence[Site]) -> str:
 def _rows(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> list[dict[str, Any]]:
     """This page's rows plus its `tail`, minus `foreign` station-days, de-duplicated, checked."""
     where = _where(meta, sites)
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise NoaaCdoResponseError(f"{where}: body is not JSON ({exc})") from None
-    results, _ = page_of(payload, where)
+    results, _ = page_of(load_json(body, where, NoaaCdoResponseError), where)
     foreign = {tuple(key) for key in meta.get("foreign") or ()}
     seen: set[tuple[str, str, str]] = set()
     rows = []
@@ -431,8 +410,7 @@ def _rows(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> list[d
         station, date, datatype, value = row["station"], row["date"], row["datatype"], row["value"]
         if not all(isinstance(v, str) for v in (station, date, datatype)):
             raise NoaaCdoResponseError(f"{where}: station/date/datatype must be strings in {row}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise NoaaCdoResponseError(f"{where}: station {station} {date} {datatype}: value {value!r} is not a number")
+        number(value, "value", f"{where}: station {station} {date} {datatype}", NoaaCdoResponseError, required=True)
         if (station, date) in foreign:
             continue
         key = (station, date, datatype)
@@ -450,13 +428,6 @@ def _sites_by_station(sites: Sequence[Site]) -> dict[str, list[Site]]:
         if station:
             out.setdefault(station, []).append(site)
     return out
-
-
-def _parse_time(text: str, where: str, station: str) -> dt.datetime:
-    try:
-        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        raise NoaaCdoResponseError(f"{where}: station {station}: date {text!r} is not YYYY-MM-DDTHH:MM:SS") from None
 
 
 def _sites_for(station: str, by_station: Mapping[str, list[Site]], where: str) -> list[Site]:
@@ -485,7 +456,8 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
         column, divisor = column_divisor
         station = row["station"]
         _sites_for(station, by_station, where)
-        day = _parse_time(row["date"], where, station).date()
+        stamp = parse_time(row["date"], "date", f"{where}: station {station}", NoaaCdoResponseError, fmt=DATE_FORMAT)
+        day = stamp.date()
         try:
             value = ghcnd_value(row["value"], row.get("attributes"), 1 if units == "metric" else divisor)
         except TypeError as exc:
@@ -506,8 +478,11 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
 def normalise_hourly(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """A PRECIP_HLY `/data` page -> OBSERVATION_COLUMNS with only precipitation_mm set.
 
-    `observed_at` = the end of the hour the total belongs to, in UTC (local standard time minus the
-    site's standard offset); rows outside the run window are the platform's to drop.
+    HPCP is the total of the hour ENDING at `date`, in LOCAL STANDARD TIME (no DST): `observed_at` = that
+    hour's end in UTC, `date` minus the standard offset of the site's zone (Greensboro: 14:00 EST ->
+    19:00 UTC, also in July); rows outside the run window are the platform's to drop. `99999`,
+    accumulation/missing/deleted measurement flags and any quality flag -> NULL (`precip_mm`). HPD lists
+    wet hours only: an hour that is not in the body is not a 0 (unknown stays unknown).
     """
     if meta.get("dataset", PRECIP_HLY) != PRECIP_HLY:
         return empty_frame(OBSERVATION_COLUMNS)
@@ -522,7 +497,8 @@ def normalise_hourly(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]
             raise NoaaCdoResponseError(
                 f"{where}: station {station}: datatype {row['datatype']!r} is not an hourly total (HPCP)"
             )
-        local = _parse_time(row["date"], where, station)
+        # no zone: HPD hours are local standard time
+        local = parse_time(row["date"], "date", f"{where}: station {station}", NoaaCdoResponseError, fmt=DATE_FORMAT)
         try:
             value = precip_mm(row["value"], row.get("attributes"))
         except (TypeError, ValueError) as exc:
@@ -568,12 +544,6 @@ def max_requests(n_stations: int, start: dt.date, end: dt.date) -> int:
 # --------------------------------------------------------------------------- the platform's contract
 
 
-def _replay() -> Handler:
-    from weather_assets.providers.noaa_cdo_replay import NoaaCdoReplay
-
-    return NoaaCdoReplay()
-
-
 REQUESTS_NOTE = (
     "Two datasets per run window of D UTC days for S sites: GHCND over the D observation days and "
     "PRECIP_HLY over D+2 local standard days (one extra either side). Each is split into "
@@ -591,10 +561,11 @@ SPEC = ProviderSpec(
     title="NOAA NCEI Climate Data Online v2 (GHCND daily summaries + hourly precipitation, token)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
     history=History(
         pull=pull_history,
-        lag_days=3,  # GHCND first-order stations; PRECIP_HLY lags months (its recent days come back empty)
+        # GHCND first-order stations. PRECIP_HLY lags months and may stop in 2013 in CDO (NCEI's metadata of
+        # DSI-3240 lists 1940-01-01..2013-12-31): a recent window answers `{}`, an empty result, not an error.
+        lag_days=3,
         hourly=normalise_hourly,
         daily=normalise_daily,
         sparse_hourly=True,  # PRECIP_HLY lists wet hours only

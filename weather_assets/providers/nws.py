@@ -1,30 +1,8 @@
 """NWS api.weather.gov: US station observations (the last ~7 days) and hourly gridded forecasts; keyless.
 
 Pure client code: the pulls (through the platform's `Fetcher`), the normalisers to the canonical frames,
-the HTTP policy and `SPEC`. No Dagster, no httpx. Formats, units and quirks: ../shared/providers/nws.md.
-
-Which hour a report stands for (history rows are on the hour; stations report at other minutes)
-------------------------------------------------------------------------------------------------
-1. A report at instant t is a candidate for exactly one hour: H = t rounded up to the whole hour (H = t when
-   t is on the hour), and only if H - t <= 20 minutes. Reports at :40..:00 stand for the hour that follows;
-   reports at :01..:39 (specials and 5-minute records between routine reports) stand for no hour.
-2. Each candidate has a rank: 0 = routine METAR (a `rawMessage`, not starting "SPECI", reported at minute
-   :51..:56, the routine window of US ASOS stations); 1 = any other METAR text (a special); 2 = no
-   `rawMessage` (5-minute and non-METAR records, which usually lack most values: nws.md quirk 2).
-3. The hour takes the lowest rank; among equals, the report closest to H (the latest) wins. Reports are
-   de-duplicated on their timestamp first. The row carries the winning report's values as reported; values
-   are never averaged or mixed between reports.
-4. `precipitation_mm` (the canonical "preceding hour") comes only from a routine report's
-   `precipitationLastHour`; a special's "last hour" group counts since the last routine report, so it is
-   null when a special or a 5-minute record stands for the hour.
-Pages of one station's range are normalised separately, so an hour whose candidates straddle a page
-boundary would be judged twice. The pull therefore passes every page the (timestamp, rank, page) of the
-other pages' candidates for the same hours (`meta["others"]`): each page applies the rule to the union and
-emits only the hours its own report wins, so every hour lands exactly once, from the body that holds it.
-
-Forecast wind ranges: a `windSpeed` (or `windGust`) of "A to B mph" becomes the midpoint (A + B) / 2, and the
-row lists the column in `estimated_fields`. `probabilityOfPrecipitation` is a probability, not an amount:
-`precipitation_mm` stays null unless a period carries a `quantitativePrecipitation` amount.
+the HTTP policy and `SPEC`. Stations report at any minute, so history keeps one report per hour (the rule
+above `hour_for`). No Dagster, no httpx. Formats, units and quirks: docs/providers/nws.md.
 """
 
 from __future__ import annotations
@@ -38,8 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
 
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json, number, parse_time
 from weather_assets.providers.spec import (
     ESTIMATED_FIELDS,
     OBSERVATION_COLUMNS,
@@ -53,11 +32,10 @@ from weather_assets.providers.spec import (
 from weather_assets.sites.catalog import Site
 
 NAME = "nws"  # registry / asset-key name
-SOURCE = "nws"  # value of the `source` column (providers/README.md)
+SOURCE = "nws"  # value of the `source` column (docs/providers/README.md)
 STATION_KEY = "nws"  # Site.stations key: ICAO ids such as KGSO (only US sites have one)
 DEFAULT_URL = "https://api.weather.gov"
 ACCEPT = "application/geo+json"  # the documented default; application/ld+json answers @graph instead
-WEATHER_CODE_SYSTEM: str | None = None  # NWS has no numeric weather code (textDescription only)
 
 MAX_LIMIT = 500  # `limit` of /stations/{id}/observations is 1..500 (nws.md, OpenAPI 1.9)
 MAX_PAGES = 100  # per station and pull: far beyond 7 days of 5-minute records; a server loop fails clearly
@@ -67,9 +45,9 @@ RANK_ROUTINE, RANK_SPECIAL, RANK_OTHER = 0, 1, 2
 INVALID_QC = frozenset({"X", "Q", "B"})  # MADIS rejected, questioned, subjective bad (nws.md: X and usually Q)
 FORECAST_DAYS = 7  # the hourly forecast covers ~156 hours
 
-# No published rate limit (nws.md "Rate limits and terms", issue #85); a throttled client is blocked for a
-# few seconds by the CDN. We stay polite: at most 2 requests a second and 60 a minute. A history run costs
-# one request per station (per page) and a forecast two per site, so this never slows a normal run.
+# No published rate limit (nws.md "Rate limits and terms", weather-gov/api issue #85); a throttled client is
+# blocked for a few seconds by the CDN. We stay polite: at most 2 requests a second and 60 a minute. A history
+# run costs one request per station (per page) and a forecast two per site, so this never slows a normal run.
 RATE_LIMITS = (RateWindow(2, 1.0), RateWindow(60, 60.0))
 
 
@@ -140,26 +118,6 @@ def _iso_z(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_time(text: Any, where: str, field: str) -> dt.datetime:
-    """An ISO-8601 instant with offset -> naive UTC."""
-    if not isinstance(text, str):
-        raise NwsResponseError(f"{where}: '{field}' is missing or not a string ({text!r})")
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise NwsResponseError(f"{where}: '{field}' {text!r} is not an ISO-8601 date-time") from None
-    if moment.tzinfo is None:
-        raise NwsResponseError(f"{where}: '{field}' {text!r} has no UTC offset")
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _load(body: bytes, where: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise NwsResponseError(f"{where}: body is not JSON ({exc})") from None
-
-
 def _rebase(fetch: Fetcher, link: str) -> tuple[str, list[tuple[str, str]]]:
     """A link the API wrote (https://api.weather.gov/...) as (path, query) under the configured base URL.
 
@@ -211,11 +169,9 @@ def _quantity(container: Mapping[str, Any], key: str, kind: str, where: str) -> 
         return None
     if not isinstance(qv, Mapping):
         raise NwsResponseError(f"{where}: '{key}' is not a QuantitativeValue object ({qv!r})")
-    value = qv.get("value")
+    value = number(qv.get("value"), f"{key}.value", where, NwsResponseError)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise NwsResponseError(f"{where}: '{key}.value' is not a number ({value!r})")
     qc = qv.get("qualityControl")
     if isinstance(qc, str) and qc.split(":")[-1].upper() in INVALID_QC:
         return None
@@ -224,12 +180,31 @@ def _quantity(container: Mapping[str, Any], key: str, kind: str, where: str) -> 
     convert = _UNITS[kind].get(unit) if unit else None
     if convert is None:
         raise NwsResponseError(f"{where}: unknown unitCode {unit_code!r} for '{key}' (expected a {kind} unit)")
-    return float(convert(float(value)))
+    return float(convert(value))
 
 
 # --------------------------------------------------------------------------- history: observations
 
+# Which hour a report stands for (history rows are on the hour; stations report at other minutes):
+# 1. A report at instant t is a candidate for exactly one hour: H = t rounded up to the whole hour (H = t when
+#    t is on the hour), and only if H - t <= 20 minutes. Reports at :40..:00 stand for the hour that follows;
+#    reports at :01..:39 (specials and 5-minute records between routine reports) stand for no hour.
+# 2. Each candidate has a rank: 0 = routine METAR (a `rawMessage`, not starting "SPECI", reported at minute
+#    :51..:56, the routine window of US ASOS stations); 1 = any other METAR text (a special); 2 = no
+#    `rawMessage` (5-minute and non-METAR records, which usually lack most values: nws.md quirk 2).
+# 3. The hour takes the lowest rank; among equals, the report closest to H (the latest) wins. Reports are
+#    de-duplicated on their timestamp first. The row carries the winning report's values as reported; values
+#    are never averaged or mixed between reports.
+# 4. `precipitation_mm` (the canonical "preceding hour") comes only from a routine report's
+#    `precipitationLastHour`; a special's "last hour" group counts since the last routine report, so it is
+#    null when a special or a 5-minute record stands for the hour.
+# Pages of one station's range are normalised separately, so an hour whose candidates straddle a page
+# boundary would be judged twice. The pull therefore passes every page the (timestamp, rank, page) of the
+# other pages' candidates for the same hours (`meta["others"]`): each page applies the rule to the union and
+# emits only the hours its own report wins, so every hour lands exactly once, from the body that holds it.
+
 # Observation property -> (canonical column, kind of quantity). precipitationLastHour is handled by rule 4.
+# No weather_code: NWS has no numeric code (textDescription only), so it and its system stay null.
 _OBSERVED: dict[str, tuple[str, str]] = {
     "temperature": ("temperature_c", "temperature"),
     "relativeHumidity": ("relative_humidity_pct", "percent"),
@@ -268,7 +243,7 @@ def _observation_candidates(payload: Any) -> list[tuple[dt.datetime, int]]:
         if not isinstance(properties, Mapping):
             continue
         try:
-            moment = _parse_time(properties.get("timestamp"), "", "timestamp")
+            moment = parse_time(properties.get("timestamp"), "timestamp", "", NwsResponseError)
         except NwsResponseError:
             continue
         out.setdefault(moment, report_rank(properties, moment))
@@ -307,7 +282,7 @@ def pull_history(fetch: Fetcher, sites: Sequence[Site], start: dt.date, end: dt.
     without one, a full page (500 reports) continues by time window (`end` = one second before its oldest
     report; the list is newest first) and a shorter page ends the series. An empty page always ends it.
     Every page is its own `Pulled`; pages are yielded once the station's series is complete, because each
-    carries the other pages' candidates for the hours they share (module docstring).
+    carries the other pages' candidates for the hours they share (the hourly rule above).
     """
     if end < start:
         raise ValueError(f"{NAME}: end date {end} is before start date {start}")
@@ -400,7 +375,7 @@ def normalise_observations(body: bytes, meta: Mapping[str, Any], sites: Sequence
     """One page of `/stations/{id}/observations` -> canonical hourly rows (the hourly rule above)."""
     station = str(meta.get("station", "?"))
     where = f"{NAME}: station {station} ({_sites_label(sites)})"
-    payload = _load(body, where)
+    payload = load_json(body, where, NwsResponseError)
     if not isinstance(payload, Mapping) or payload.get("type") != "FeatureCollection":
         raise NwsResponseError(f"{where}: expected a GeoJSON FeatureCollection")
     features = payload.get("features")
@@ -420,7 +395,7 @@ def normalise_observations(body: bytes, meta: Mapping[str, Any], sites: Sequence
         properties = feature.get("properties") if isinstance(feature, Mapping) else None
         if not isinstance(properties, Mapping):
             raise NwsResponseError(f"{where}: feature #{position} has no 'properties' object")
-        moment = _parse_time(properties.get("timestamp"), f"{where} feature #{position}", "timestamp")
+        moment = parse_time(properties.get("timestamp"), "timestamp", f"{where} feature #{position}", NwsResponseError)
         if moment in seen:
             continue  # nws.md quirk 4: de-duplicate on (station, timestamp); the first listed is kept
         seen.add(moment)
@@ -559,7 +534,7 @@ def _forecast_row(period: Mapping[str, Any], where: str) -> dict[str, Any]:
     gust, gust_estimated = _speed(period, "windGust", where)
     estimated = [c for c, flag in (("wind_speed_ms", wind_estimated), ("wind_gust_ms", gust_estimated)) if flag]
     return {
-        "observed_at": _parse_time(period.get("startTime"), where, "startTime"),
+        "observed_at": parse_time(period.get("startTime"), "startTime", where, NwsResponseError),
         "temperature_c": _temperature(period, where),
         "relative_humidity_pct": _quantity(period, "relativeHumidity", "percent", where),
         "dew_point_c": _quantity(period, "dewpoint", "temperature", where),
@@ -574,12 +549,15 @@ def _forecast_row(period: Mapping[str, Any], where: str) -> dict[str, Any]:
 def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """A forecastHourly answer -> one row per period and site (`observed_at` = the period's start, UTC).
 
-    A landed /points answer (meta kind "points") holds no forecast: no rows.
+    A landed /points answer (meta kind "points") holds no forecast: no rows. A `windSpeed` (or `windGust`)
+    of "A to B mph" becomes the midpoint (A + B) / 2, listed in `estimated_fields`.
+    `probabilityOfPrecipitation` is a probability, not an amount: `precipitation_mm` stays null unless a
+    period carries a `quantitativePrecipitation` amount.
     """
     if meta.get("kind") == "points":
         return pl.DataFrame(schema=FORECAST_COLUMNS)
     where = f"{NAME}: hourly forecast {meta.get('gridpoint', '?')} ({_sites_label(sites)})"
-    payload = _load(body, where)
+    payload = load_json(body, where, NwsResponseError)
     properties = payload.get("properties") if isinstance(payload, Mapping) else None
     periods = properties.get("periods") if isinstance(properties, Mapping) else None
     if not isinstance(periods, list):
@@ -598,12 +576,6 @@ def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Sit
 # --------------------------------------------------------------------------- spec
 
 
-def _replay() -> Handler:
-    from weather_assets.providers.nws_replay import NwsReplay
-
-    return NwsReplay()
-
-
 REQUESTS_NOTE = (
     "History: per station (sites sharing a station share it) one request for the whole range (limit=500, "
     "newest first) plus one per page that continues: a page continues when it has a pagination.next link, "
@@ -620,7 +592,6 @@ SPEC = ProviderSpec(
     title="NWS api.weather.gov (US station observations of the last ~7 days, hourly forecasts; keyless)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
     history=History(pull=pull_history, lag_days=1, hourly=normalise_observations, max_age_days=7),
     forecast=Snapshot(
         pull=pull_forecast,

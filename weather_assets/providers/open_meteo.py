@@ -2,7 +2,7 @@
 
 Pure client code: request planning from Open-Meteo's weighting rules, the HTTP calls through the
 shared policy, and the normaliser from its JSON to the canonical hourly schema. No Dagster here.
-Formats, units and limits: ../shared/providers/open-meteo.md.
+Formats, units and limits: docs/providers/open-meteo.md.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json
 from weather_assets.providers.spec import (
     MEASURES,
     OBSERVATION_COLUMNS,
+    Endpoint,
     Fetcher,
     History,
     ProviderSpec,
@@ -31,7 +33,7 @@ from weather_assets.providers.spec import (
 from weather_assets.sites.catalog import Site
 
 NAME = "open_meteo"  # registry / asset-key name
-SOURCE = "open-meteo"  # value of the `source` column (providers/README.md)
+SOURCE = "open-meteo"  # value of the `source` column (docs/providers/README.md)
 WEATHER_CODE_SYSTEM = "wmo4677"
 # Public endpoints; WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL / _FORECAST_URL override them (settings.py).
 ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
@@ -355,13 +357,7 @@ def pull_forecast(fetch: Fetcher, sites: Sequence[Site], issued_at: dt.datetime)
 
 
 def normalise_body(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
-    return normalise_hourly(json.loads(body), sites)
-
-
-def _replay() -> Handler:
-    from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
-
-    return OpenMeteoReplay()
+    return normalise_hourly(load_json(body, NAME, OpenMeteoResponseError), sites)
 
 
 SPEC = ProviderSpec(
@@ -370,18 +366,17 @@ SPEC = ProviderSpec(
     title="Open-Meteo (ERA5/IFS reanalysis archive and model forecasts, keyless)",
     default_url=ARCHIVE_URL,
     policy=POLICY,
-    replay=_replay,
     history=History(
         pull=pull_archive,
         lag_days=2,
         hourly=normalise_body,
-        url=lambda settings: settings.open_meteo_archive_url,
+        url=Endpoint("WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL", ARCHIVE_URL),
     ),
     forecast=Snapshot(
         pull=pull_forecast,
         normalise=normalise_body,
         description="hourly, the next 7 days",
-        url=lambda settings: settings.open_meteo_forecast_url,
+        url=Endpoint("WEATHER_ASSETS_OPEN_METEO_FORECAST_URL", FORECAST_URL),
     ),
     requests_note=(
         "One multi-location call per range, split only where a call would weigh more than "

@@ -4,7 +4,7 @@ Pure client code: the pulls (one request per site, or per site and hour for hist
 timemachine takes one timestamp per call), the HTTP policy (documented limits and error rules), and
 the normalisers from OpenWeather JSON to the canonical frames. The `appid` key is added by the
 platform and redacted by the HTTP layer; nothing here sees it. No Dagster, no httpx here.
-Formats, units and limits: ../shared/providers/openweathermap.md.
+Formats, units and limits: docs/providers/openweathermap.md.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
 
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpError, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json, number, one_site
 from weather_assets.providers.spec import (
     OBSERVATION_COLUMNS,
     Fetcher,
@@ -37,7 +38,7 @@ from weather_assets.sites.catalog import Site
 log = logging.getLogger(__name__)
 
 NAME = "openweathermap"  # registry / asset-key name
-SOURCE = "openweathermap"  # value of the `source` column (providers/README.md)
+SOURCE = "openweathermap"  # value of the `source` column (docs/providers/README.md)
 WEATHER_CODE_SYSTEM = "owm"  # OpenWeather condition codes (2xx thunderstorm ... 8xx clouds)
 DEFAULT_URL = "https://api.openweathermap.org"
 KEY_ENV_VAR = "WEATHER_ASSETS_OPENWEATHERMAP_KEY"
@@ -104,7 +105,7 @@ def _classify(response: WireResponse) -> RetryDecision | None:
     - 401: a bad/inactive key, or a key without the One Call subscription; retrying cannot help.
     - 404: "data with requested parameters ... does not exist ... You must not retry" (One Call docs).
     - 429 "Your account is temporary blocked due to exceeding of requests limitation of your
-      subscription type": a quota-exhausted answer (DESIGN.md §4), final unless the server says when to
+      subscription type": a quota-exhausted answer (docs/design.md §4), final unless the server says when to
       come back (Retry-After). The One Call "key quota exceeded ... You may retry" 429 is retried.
     """
     if response.status == 401:
@@ -303,13 +304,7 @@ class _Reader:
             if not isinstance(value, dict):
                 raise OpenWeatherMapResponseError(f"{self.where}: '{'.'.join(path[:depth])}' is not an object")
             value = value.get(key)
-        if value is None:
-            if required:
-                raise OpenWeatherMapResponseError(f"{self.where}: '{'.'.join(path)}' is missing")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise OpenWeatherMapResponseError(f"{self.where}: '{'.'.join(path)}' is not a number: {value!r}")
-        return float(value)
+        return number(value, ".".join(path), self.where, OpenWeatherMapResponseError, required=required)
 
     def weather_code(self) -> int | None:
         weather = self.obj.get("weather")
@@ -352,12 +347,6 @@ def _row(site: Site, observed_at: dt.datetime, measures: dict[str, Any]) -> dict
     }
 
 
-def _one_site(sites: Sequence[Site], what: str) -> Site:
-    if len(sites) != 1:
-        raise OpenWeatherMapResponseError(f"{NAME} {what}: one site per response, got {len(sites)}")
-    return sites[0]
-
-
 def _naive_utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
 
@@ -383,9 +372,9 @@ def normalise_current(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site
 
     No dew point in 2.5 (null); `main.pressure` is sea-level hPa; `wind.gust` optional (null when absent).
     """
-    site = _one_site(sites, "current weather")
+    site = one_site(sites, meta, f"{NAME} current weather", OpenWeatherMapResponseError)
     where = f"{NAME} current weather site {site.id}"
-    payload = _loads(body, where)
+    payload = load_json(body, where, OpenWeatherMapResponseError)
     _check_not_error(payload, where)
     r = _Reader(payload, where)
     if not isinstance(payload.get("main"), dict):
@@ -420,10 +409,10 @@ def normalise_timemachine(body: bytes, meta: Mapping[str, Any], sites: Sequence[
     another hour means the API changed what it answers, which must fail loudly, not shift rows.
     `data: []` is an empty result. `rain`/`snow` absent -> null.
     """
-    site = _one_site(sites, "timemachine")
+    site = one_site(sites, meta, f"{NAME} timemachine", OpenWeatherMapResponseError)
     requested = meta.get("dt")
     where = f"{NAME} timemachine site {site.id}" + (f" hour {_utc_text(int(requested))}" if requested else "")
-    payload = _loads(body, where)
+    payload = load_json(body, where, OpenWeatherMapResponseError)
     _check_not_error(payload, where)
     data = _Reader(payload, where).obj.get("data")
     if not isinstance(data, list):
@@ -445,9 +434,9 @@ def normalise_timemachine(body: bytes, meta: Mapping[str, Any], sites: Sequence[
 
 def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """One Call 3.0 `hourly[]` -> one row per valid hour (`dt`, on the hour as the API gives it)."""
-    site = _one_site(sites, "One Call forecast")
+    site = one_site(sites, meta, f"{NAME} One Call forecast", OpenWeatherMapResponseError)
     where = f"{NAME} One Call forecast site {site.id}"
-    payload = _loads(body, where)
+    payload = load_json(body, where, OpenWeatherMapResponseError)
     _check_not_error(payload, where)
     hourly = _Reader(payload, where).obj.get("hourly")
     if not isinstance(hourly, list):
@@ -460,20 +449,7 @@ def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Sit
     return _frame(rows)
 
 
-def _loads(body: bytes, where: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise OpenWeatherMapResponseError(f"{where}: not JSON ({exc})") from None
-
-
 # --------------------------------------------------------------------------- the platform's contract
-
-
-def _replay() -> Handler:
-    from weather_assets.providers.openweathermap_replay import OpenWeatherMapReplay
-
-    return OpenWeatherMapReplay()
 
 
 REQUESTS_NOTE = (
@@ -489,8 +465,9 @@ SPEC = ProviderSpec(
     "history and forecast)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
-    history=History(pull=pull_history, lag_days=1, hourly=normalise_timemachine),
+    # One call per site and hour against One Call's 1,000 free calls a day (15 sites x 24 h = 360 a day):
+    # the daily schedule re-pulls only the newest day.
+    history=History(pull=pull_history, lag_days=1, hourly=normalise_timemachine, repull_days=1),
     forecast=Snapshot(
         pull=pull_forecast, normalise=normalise_forecast, description="hourly, the next 48 hours (One Call 3.0)"
     ),

@@ -2,49 +2,23 @@
 
 Pure client code: the forecast pull (one request per site, through the shared HTTP policy), the HTTP
 policy for 7Timer's plain-text `ERR: ...` answers, and the normaliser from CIVIL JSON to the canonical
-forecast frame. No Dagster, no httpx. Formats, code tables and quirks: ../shared/providers/7timer.md.
-
-Forecast only: 7Timer keeps no observations or history, so the spec has no `history` and no `current`.
-
-How the coded CIVIL fields become canonical values (the decisions the doc leaves open):
-
-- `observed_at` (the valid time) = `init` (YYYYMMDDHH, UTC) + `timepoint` hours: always on the hour.
-- Real values, not estimates: `temp2m` (integer °C) and `rh2m` ("83%" -> 83.0).
-- Class values, filled with the class midpoint and FLAGGED in `estimated_fields` (spec.ESTIMATED_FIELDS,
-  the names comma-separated in sorted order, only for columns that hold a value in that row):
-  `cloudcover` 1-9 -> cloud_cover_pct; `wind10m.speed` 1-8 -> wind_speed_ms (class 8 "over 32.6 m/s":
-  its lower bound, as the doc says); `wind10m.direction` N..NW -> wind_direction_deg, the centre of a
-  45° sector, i.e. the midpoint of that class too; `prec_amount` 0-9 -> precipitation_mm.
-- precipitation_mm: `prec_amount` is a RATE class (mm/h) at a 3-hourly valid time, while the canonical
-  column is the amount over the preceding hour. We store the rate midpoint x 1 h: the estimated amount of
-  the hour before the valid time. Not x 3 h: a 3-hour total in a column every other source fills with a
-  1-hour amount would triple this source in any hour-by-hour comparison (forecast skill, consensus) and
-  would be judged against the per-hour bounds. The 3-hourly rows do not cover the hours between them:
-  a daily total from this source is sum(precipitation_mm) x 3, and is an estimate.
-  Code 0 ("none") becomes 0.0, flagged like the rest: recorded CIVIL answers show `prec_type: rain` with
-  `prec_amount: 0` (light rain below the first class), so 0 is a class too, not a measurement.
-- A code outside its documented table (e.g. wind class 10 from the finer tables some clients list, a
-  -9999 missing marker) becomes NULL and is not flagged: nothing is fabricated. A field of the wrong JSON
-  type (a number where a string is documented, or the reverse) is a shape error and raises.
-- `weather` (e.g. "lightrainnight") has no numeric code: weather_code is a stable integer of our own,
-  system "7timer_weather": the doc's 14 weather types in the doc's order are 1-14 with the "day" suffix
-  and 51-64 with the "night" suffix (code % 50 = type, code > 50 = night), so both the type and the
-  day/night flag survive, inside the schema's 0..99 range. An unknown string is NULL (the landed raw body
-  keeps it). `prec_type` and `lifted_index` have no canonical column; they stay in the raw body.
+forecast frame. Forecast only: 7Timer keeps no observations, so the spec has no `history` and no
+`current`. Class codes become class midpoints flagged in `estimated_fields` (the code tables below).
+No Dagster, no httpx. Formats, code tables and quirks: docs/providers/7timer.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json, number, one_site
 from weather_assets.providers.spec import (
     ESTIMATED_FIELDS,
     OBSERVATION_COLUMNS,
@@ -58,17 +32,24 @@ from weather_assets.providers.spec import (
 from weather_assets.sites.catalog import Site
 
 NAME = "seven_timer"  # asset-key segment: a key cannot start with a digit
-SOURCE = "7timer"  # value of the `source` column (providers/README.md)
+SOURCE = "7timer"  # value of the `source` column (docs/providers/README.md)
 WEATHER_CODE_SYSTEM = "7timer_weather"
 DEFAULT_URL = "https://www.7timer.info/bin"
 API_PATH = "/api.pl"  # the machine-readable API under the base URL
 PRODUCT = "civil"
-PRODUCTS = ("civil", "civillight", "astro", "meteo", "two")  # documented values of `product`
 
 # The normaliser's output: the canonical forecast columns plus the estimate flags.
 FORECAST_COLUMNS: dict[str, pl.DataType] = {**OBSERVATION_COLUMNS, ESTIMATED_FIELDS: pl.String()}
 
 # --------------------------------------------------------------------------- code tables (7timer.md)
+
+# How the coded CIVIL fields become canonical values (the decisions the doc leaves open): `temp2m` (integer
+# °C) and `rh2m` ("83%" -> 83.0) are real values. The class fields below become their class midpoint and are
+# FLAGGED in `estimated_fields` (ESTIMATED_COLUMNS, sorted, only the columns holding a value in that row).
+# A code outside its documented table (e.g. wind class 10 from the finer tables some clients list, a -9999
+# missing marker) becomes NULL and is not flagged: nothing is fabricated. A field of the wrong JSON type (a
+# number where a string is documented, or the reverse) is a shape error and raises. `prec_type` and
+# `lifted_index` have no canonical column; they stay in the raw body.
 
 # cloudcover 1-9 -> % (class midpoints of 0-6, 6-19, 19-31, 31-44, 44-56, 56-69, 69-81, 81-94, 94-100)
 CLOUD_COVER_PCT: dict[int, float] = {1: 3.0, 2: 12.5, 3: 25.0, 4: 37.5, 5: 50.0, 6: 62.5, 7: 75.0, 8: 87.5, 9: 97.0}
@@ -89,7 +70,15 @@ PRECIPITATION_RATE_MM_H: dict[int, float] = {
     8: 62.5,
     9: 75.0,
 }
-# wind10m.direction, 8-point compass -> degrees (the sector centre)
+# precipitation_mm: `prec_amount` is a RATE class (mm/h) at a 3-hourly valid time, while the canonical column
+# is the amount over the preceding hour. We store the rate midpoint x 1 h: the estimated amount of the hour
+# before the valid time. Not x 3 h: a 3-hour total in a column every other source fills with a 1-hour amount
+# would triple this source in any hour-by-hour comparison (forecast skill, consensus) and be judged against
+# the per-hour bounds. The 3-hourly rows do not cover the hours between them: a daily total from this source
+# is sum(precipitation_mm) x 3, an estimate. Code 0 ("none") becomes 0.0, flagged like the rest: recorded
+# CIVIL answers show `prec_type: rain` with `prec_amount: 0` (light rain below the first class).
+
+# wind10m.direction, 8-point compass -> degrees (the sector centre: the midpoint of that class too)
 WIND_DIRECTION_DEG: dict[str, float] = {
     "N": 0.0,
     "NE": 45.0,
@@ -100,7 +89,10 @@ WIND_DIRECTION_DEG: dict[str, float] = {
     "W": 270.0,
     "NW": 315.0,
 }
-# The doc's weather types in its order; "<type>day" -> n, "<type>night" -> 50 + n.
+# `weather` (e.g. "lightrainnight") has no numeric code: weather_code is a stable integer of our own, system
+# "7timer_weather": the doc's 14 weather types in its order are 1-14 with the "day" suffix and 51-64 with the
+# "night" suffix (code % 50 = type, code > 50 = night), inside the schema's 0..99 range. An unknown string is
+# NULL (the landed raw body keeps it).
 WEATHER_TYPES = (
     "clear",
     "pcloudy",
@@ -226,30 +218,16 @@ def pull_forecast(fetch: Fetcher, sites: Sequence[Site], now_utc: dt.datetime) -
 
 def normalise_civil(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """One landed CIVIL body (one site) -> FORECAST_COLUMNS; `observed_at` is the valid time (naive UTC)."""
-    site = _the_site(meta, sites)
+    site = one_site(sites, meta, NAME, SevenTimerResponseError)
     where = f"{NAME} site {site.id}"
     err = _err_text(body)
     if err is not None:
         raise SevenTimerResponseError(f"{where}: 7Timer answered an error instead of a forecast: {err}")
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise SevenTimerResponseError(f"{where}: the body is not JSON ({exc})") from None
-    return normalise_civil_payload(payload, site, where=where)
-
-
-def _the_site(meta: Mapping[str, Any], sites: Sequence[Site]) -> Site:
-    if len(sites) != 1:
-        ids = ", ".join(s.id for s in sites)
-        raise SevenTimerResponseError(f"{NAME}: a CIVIL body is for exactly one site, got {len(sites)} ({ids})")
-    site = sites[0]
-    expected = meta.get("site_id")
-    if expected is not None and expected != site.id:
-        raise SevenTimerResponseError(f"{NAME}: the body was pulled for site {expected!r}, not {site.id!r}")
-    return site
+    return normalise_civil_payload(load_json(body, where, SevenTimerResponseError), site, where=where)
 
 
 def normalise_civil_payload(payload: Any, site: Site, *, where: str = NAME) -> pl.DataFrame:
+    """A parsed CIVIL answer -> FORECAST_COLUMNS; `observed_at` = `init` (YYYYMMDDHH, UTC) + `timepoint` hours."""
     if not isinstance(payload, dict):
         raise SevenTimerResponseError(f"{where}: expected a JSON object, got {type(payload).__name__}")
     product = payload.get("product")
@@ -299,11 +277,11 @@ def _row(item: Any, init: dt.datetime, where: str) -> dict[str, Any]:
         raise SevenTimerResponseError(f"{where}: 'wind10m' must be an object, got {wind!r}")
     row: dict[str, Any] = {
         "observed_at": init + dt.timedelta(hours=timepoint),
-        "temperature_c": _number(item.get("temp2m"), "temp2m", where),
+        "temperature_c": number(item.get("temp2m"), "temp2m", where, SevenTimerResponseError),
         "relative_humidity_pct": _percent(item.get("rh2m"), where),
         "wind_speed_ms": _code(wind.get("speed"), WIND_SPEED_MS, "wind10m.speed", where),
         "wind_direction_deg": _label(wind.get("direction"), WIND_DIRECTION_DEG, "wind10m.direction", where),
-        # the rate (mm/h) x 1 h: the amount of the hour before the valid time (module docstring)
+        # the rate (mm/h) x 1 h: the amount of the hour before the valid time (see PRECIPITATION_RATE_MM_H)
         "precipitation_mm": _code(item.get("prec_amount"), PRECIPITATION_RATE_MM_H, "prec_amount", where),
         "cloud_cover_pct": _code(item.get("cloudcover"), CLOUD_COVER_PCT, "cloudcover", where),
         "weather_code": _label(item.get("weather"), WEATHER_CODES, "weather", where),
@@ -315,14 +293,6 @@ def _row(item: Any, init: dt.datetime, where: str) -> dict[str, Any]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value: Any, name: str, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SevenTimerResponseError(f"{where}: '{name}' must be a number, got {value!r}")
-    return float(value)
 
 
 def _percent(value: Any, where: str) -> float | None:
@@ -355,12 +325,6 @@ def _label(value: Any, table: Mapping[str, Any], name: str, where: str) -> Any:
 # --------------------------------------------------------------------------- the platform's contract
 
 
-def _replay() -> Handler:
-    from weather_assets.providers.seven_timer_replay import SevenTimerReplay
-
-    return SevenTimerReplay()
-
-
 REQUESTS_NOTE = (
     "Forecast only, no history: one GET /api.pl?product=civil&output=json per site per snapshot, so a "
     "snapshot of S sites costs exactly S requests (plus retries); no paging, no multi-location requests, "
@@ -374,7 +338,6 @@ SPEC = ProviderSpec(
     title="7Timer! (GFS point forecast in coded classes, keyless)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
     forecast=Snapshot(
         pull=pull_forecast,
         normalise=normalise_civil,

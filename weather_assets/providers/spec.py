@@ -1,21 +1,8 @@
-"""The contract between a provider module and the platform: what the asset factory needs, nothing more.
+"""The contract between a provider client module and the platform: what the asset factory needs, nothing more.
 
-A provider module (pure httpx-free, Dagster-free client code) exports `SPEC = ProviderSpec(...)` and
-the registry lists it. A spec says, per kind of data the provider serves,
-
-- how to pull it: a function that makes the provider's requests through a `Fetcher` (the shared
-  HTTP policy, the endpoint base URL from `WEATHER_ASSETS_<PROVIDER>_URL`, the secret applied by the
-  platform) and yields one `Pulled` per response body — paging, date-range splitting, multi-step
-  lookups are the provider's business;
-- how to normalise one landed body to the canonical frame of that kind (`canonical_columns`).
-
-Kinds, and the warehouse table each lands in:
-  history.hourly  -> `observations`        (UTC, on the hour; partitioned by UTC day)
-  history.daily   -> `daily_observations`  (the station's local observation day; daily-grain sources)
-  forecast        -> `forecasts`           (snapshot keyed by issue time; `observed_at` = valid time)
-  current         -> `current_conditions`  (snapshot of the latest report, at its exact report time)
-
-No Dagster here.
+A client module exports `SPEC = ProviderSpec(...)`: per kind of data it serves, how to pull it (its requests
+through a `Fetcher`, one `Pulled` per response body; paging and range splitting are the provider's business)
+and how to normalise one landed body to that kind's canonical frame. No Dagster, no httpx here.
 """
 
 from __future__ import annotations
@@ -23,18 +10,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.base import Handler
 from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpClient
 from weather_assets.sites.catalog import Site
 
-if TYPE_CHECKING:
-    from weather_assets.settings import Settings
+ENV_PREFIX = "WEATHER_ASSETS_"
+# Days the daily history schedule loads per tick: the newest complete day plus the days before it that
+# the provider may still revise. A provider's `History.repull_days` overrides it; the operator's
+# WEATHER_ASSETS_<PROVIDER>_REPULL_DAYS overrides both.
+DEFAULT_REPULL_DAYS = 5
 
 # --------------------------------------------------------------------------- canonical frames
+
+# Kinds of data, and the warehouse table each lands in:
+#   history.hourly  -> `observations`        (UTC, on the hour; partitioned by UTC day)
+#   history.daily   -> `daily_observations`  (the station's local observation day; daily-grain sources)
+#   forecast        -> `forecasts`           (snapshot keyed by issue time; `observed_at` = valid time)
+#   current         -> `current_conditions`  (snapshot of the latest report, at its exact report time)
 
 MEASURES: dict[str, pl.DataType] = {
     "temperature_c": pl.Float64(),
@@ -147,6 +142,15 @@ Normaliser = Callable[[bytes, Mapping[str, Any], Sequence[Site]], pl.DataFrame]
 
 
 @dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A pull with a URL setting of its own (Open-Meteo's archive and forecast hosts) instead of the
+    provider's WEATHER_ASSETS_<PROVIDER>_URL."""
+
+    var: str  # e.g. WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL
+    default: str  # the public URL
+
+
+@dataclasses.dataclass(frozen=True)
 class History:
     """Partitioned history: one pull per run window, landed per response; one or two grains."""
 
@@ -158,7 +162,8 @@ class History:
     # Hourly rows exist only where the provider reports a value (NOAA PRECIP_HLY lists wet hours only):
     # such a source is exempt from the completeness and per-site freshness checks.
     sparse_hourly: bool = False
-    url: Callable[[Settings], str] | None = None  # a base URL of its own (default: the provider's)
+    url: Endpoint | None = None  # a base URL of its own (default: the provider's)
+    repull_days: int = DEFAULT_REPULL_DAYS  # days each daily schedule tick loads (see DEFAULT_REPULL_DAYS)
 
     def __post_init__(self) -> None:
         if self.hourly is None and self.daily is None:
@@ -172,7 +177,7 @@ class Snapshot:
     pull: SnapshotPull
     normalise: Normaliser  # -> OBSERVATION_COLUMNS (+ ESTIMATED_FIELDS for forecasts)
     description: str = ""
-    url: Callable[[Settings], str] | None = None  # a base URL of its own (default: the provider's)
+    url: Endpoint | None = None  # a base URL of its own (default: the provider's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,11 +197,10 @@ class Secret:
 @dataclasses.dataclass(frozen=True)
 class ProviderSpec:
     name: str  # asset-key segment and env-var infix: raw/<name>, WEATHER_ASSETS_<NAME>_URL
-    source: str  # value of the `source` column (providers/README.md)
+    source: str  # value of the `source` column (docs/providers/README.md)
     title: str  # shown in the UI
     default_url: str  # endpoint base; WEATHER_ASSETS_<NAME>_URL overrides it
     policy: HttpPolicy
-    replay: Callable[[], Handler]  # recorded payloads served when WEATHER_ASSETS_OFFLINE=1
     history: History | None = None
     forecast: Snapshot | None = None
     current: Snapshot | None = None
@@ -208,7 +212,22 @@ class ProviderSpec:
 
     @property
     def url_var(self) -> str:
-        return f"WEATHER_ASSETS_{self.name.upper()}_URL"
+        return f"{ENV_PREFIX}{self.name.upper()}_URL"
+
+    @property
+    def repull_days_var(self) -> str:
+        return f"{ENV_PREFIX}{self.name.upper()}_REPULL_DAYS"
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """The URL settings this provider reads: its own base URL, then any pull's own endpoint."""
+        parts = (self.history, self.forecast, self.current)
+        own = tuple(p.url for p in parts if p is not None and p.url is not None)
+        return (Endpoint(self.url_var, self.default_url), *own)
+
+    def endpoint(self, part: History | Snapshot) -> Endpoint:
+        """Where a history or snapshot pull goes: its own endpoint, else the provider's base URL."""
+        return part.url or Endpoint(self.url_var, self.default_url)
 
     def covered(self, sites: Sequence[Site]) -> tuple[list[Site], list[Site]]:
         """(sites this provider can serve, sites skipped because they have no station id for it)."""
@@ -217,5 +236,3 @@ class ProviderSpec:
         served = [s for s in sites if s.stations.get(self.station_key)]
         return served, [s for s in sites if not s.stations.get(self.station_key)]
 
-
-Kind = Literal["history", "forecast", "current"]

@@ -1,22 +1,10 @@
 """WeatherAPI.com: keyed model/station blend — hourly history, hourly forecast, current conditions.
 
-Pure client code: request planning, the pulls through the platform's `Fetcher` (shared HTTP policy, the
-`key` query parameter added by the platform and redacted everywhere), and the normalisers from
-WeatherAPI's JSON to the canonical hourly frame. No Dagster, no httpx here.
-Endpoints, fields, errors and limits: ../shared/providers/weatherapi.md.
-
-Time rules (weatherapi.md "Time zones"):
-- Only the `*_epoch` fields are used (Unix UTC); the local `time`/`last_updated` strings are ignored.
-- `/history.json` selects LOCAL calendar days (`dt`..`end_dt` in the location's zone), so one UTC day
-  needs the two local days that overlap it. The pull asks for exactly the site's local days (catalog
-  `timezone`) that hold reports for the UTC window, and the normaliser keeps only the rows of that
-  window, so consecutive requests never land the same hour twice.
-- `hour[]` entries sit on LOCAL whole hours. In a zone with a half-hour offset (New Delhi, UTC+05:30)
-  they are at :30 UTC. An hourly row stands for the nearest UTC hour, ties going to the later one:
-  observed_at = floor((time_epoch + 1800) / 3600) * 3600. So 18:30Z -> 19:00Z, 18:15Z (UTC+05:45)
-  -> 18:00Z, whole-hour zones are unchanged. Local hours are 3600 s apart, so the rule never maps two
-  reports of one site to the same hour.
-- Current conditions keep their exact `last_updated_epoch` (quarter hours).
+Pure client code: request planning, the pulls through the platform's `Fetcher` (the `key` query parameter
+added by the platform and redacted everywhere) and the normalisers from WeatherAPI's JSON to the canonical
+hourly frame. Times come only from the `*_epoch` fields (Unix UTC); the local `time`/`last_updated`
+strings are ignored (weatherapi.md "Time zones"). No Dagster, no httpx here.
+Endpoints, fields, errors and limits: docs/providers/weatherapi.md.
 """
 
 from __future__ import annotations
@@ -30,8 +18,9 @@ from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.base import Handler, WireResponse
+from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
+from weather_assets.providers.parsing import load_json, number, one_site
 from weather_assets.providers.spec import (
     OBSERVATION_COLUMNS,
     Fetcher,
@@ -46,7 +35,7 @@ from weather_assets.providers.spec import (
 from weather_assets.sites.catalog import Site
 
 NAME = "weatherapi"  # registry / asset-key name
-SOURCE = "weatherapi"  # value of the `source` column (providers/README.md)
+SOURCE = "weatherapi"  # value of the `source` column (docs/providers/README.md)
 WEATHER_CODE_SYSTEM = "weatherapi"  # condition.code: WeatherAPI's own list (1000 Sunny/Clear ... 1282), not WMO
 DEFAULT_URL = "https://api.weatherapi.com/v1"
 KEY_ENV_VAR = "WEATHER_ASSETS_WEATHERAPI_KEY"
@@ -71,19 +60,7 @@ MONTHLY_QUOTA = 100_000
 DAILY_BUDGET = MONTHLY_QUOTA // 31  # 3225
 RATE_LIMITS = (RateWindow(DAILY_BUDGET, 86_400),)
 
-# Documented error codes (weatherapi.md "Errors and status codes").
-ERROR_CODES: Mapping[int, str] = {
-    1002: "API key not provided",
-    1003: "parameter 'q' not provided",
-    1005: "API request url is invalid",
-    1006: "no location found matching parameter 'q'",
-    2006: "API key provided is invalid",
-    2007: "API key has exceeded calls per month quota",
-    2008: "API key has been disabled",
-    2009: "API key does not have access to the resource",
-    9000: "JSON body passed in bulk request is invalid",
-}
-QUOTA_EXCEEDED = 2007
+QUOTA_EXCEEDED = 2007  # documented error codes: docs/providers/weatherapi.md "Errors and status codes"
 
 # Canonical measure <- WeatherAPI field (units fixed by the field-name suffix) and the factor to SI.
 _MEASURES: Mapping[str, tuple[str, float]] = {
@@ -213,6 +190,10 @@ class HistoryRequest:
 def local_days_for(site: Site, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The site's local days holding the reports that round into UTC days start..end.
 
+    `/history.json` selects LOCAL calendar days (`dt`..`end_dt` in the location's zone), so one UTC day
+    needs the two local days that overlap it; the normaliser keeps only the rows of the UTC window, so
+    consecutive requests never land the same hour twice.
+
     A report at local hour h rounds to the nearest UTC hour (ties up), so the reports for
     [start 00:00Z, end+1 00:00Z) lie in [start 00:00Z - 30 min, end+1 00:00Z - 30 min).
     """
@@ -286,7 +267,7 @@ def pull_current(fetch: Fetcher, sites: Sequence[Site], now_utc: dt.datetime) ->
 
 def normalise_history(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """/history.json -> hourly rows of the UTC window in `meta` (from_utc..until_utc), on the hour."""
-    site = _site_of(meta, sites)
+    site = one_site(sites, meta, NAME, WeatherApiResponseError, pick=True)
     where = f"{NAME} history for site {site.id}"
     payload = _load(body, where)
     days = _forecastdays(payload, where)
@@ -306,7 +287,7 @@ def normalise_history(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site
 
 def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """/forecast.json -> hourly rows valid from the hour of issue on (earlier hours of today are dropped)."""
-    site = _site_of(meta, sites)
+    site = one_site(sites, meta, NAME, WeatherApiResponseError, pick=True)
     where = f"{NAME} forecast for site {site.id}"
     payload = _load(body, where)
     frame = _hours_frame(_forecastdays(payload, where), site, where)
@@ -319,7 +300,7 @@ def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Sit
 
 def normalise_current(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """/current.json -> one row at its exact `last_updated_epoch` (not rounded to the hour)."""
-    site = _site_of(meta, sites)
+    site = one_site(sites, meta, NAME, WeatherApiResponseError, pick=True)
     where = f"{NAME} current conditions for site {site.id}"
     payload = _load(body, where)
     current = payload.get("current")
@@ -330,22 +311,9 @@ def normalise_current(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site
     return _frame([row], site)
 
 
-def _site_of(meta: Mapping[str, Any], sites: Sequence[Site]) -> Site:
-    site_id = meta.get("site_id")
-    matches = [s for s in sites if s.id == site_id] if site_id else list(sites)
-    if len(matches) != 1:
-        raise WeatherApiResponseError(
-            f"{NAME}: cannot tell which site a response is for (meta site_id={site_id!r}, "
-            f"sites={[s.id for s in sites]})"
-        )
-    return matches[0]
-
-
 def _load(body: bytes, where: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise WeatherApiResponseError(f"{where}: body is not JSON ({exc})") from None
+    """The body as a JSON object with a `location`; a documented error body raises with its code."""
+    payload = load_json(body, where, WeatherApiResponseError)
     if not isinstance(payload, dict):
         raise WeatherApiResponseError(f"{where}: expected a JSON object, got {type(payload).__name__}")
     if "error" in payload:
@@ -383,7 +351,12 @@ def _hours_frame(days: list[Any], site: Site, where: str) -> pl.DataFrame:
 
 
 def nearest_hour(epoch: int) -> int:
-    """The UTC hour a report at `epoch` stands for: the nearest one, :30 going to the later hour."""
+    """The UTC hour a report at `epoch` stands for: the nearest one, :30 going to the later hour.
+
+    `hour[]` entries sit on LOCAL whole hours: in a zone with a half-hour offset (New Delhi, UTC+05:30) they
+    are at :30 UTC, so 18:30Z -> 19:00Z, 18:15Z (UTC+05:45) -> 18:00Z, and whole-hour zones are unchanged.
+    Local hours are 3600 s apart, so two reports of one site never map to the same hour.
+    """
     return (epoch + 1800) // 3600 * 3600
 
 
@@ -401,13 +374,8 @@ def _utc(epoch: int) -> dt.datetime:
 def _measures(obj: dict[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column, (field, factor) in _MEASURES.items():
-        value = obj.get(field)
-        if value is None:  # absent (older payloads) or null: unknown
-            out[column] = None
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise WeatherApiResponseError(f"{where}: '{field}' is {value!r}, expected a number")
-        else:
-            out[column] = value * factor if factor != 1.0 else float(value)
+        value = number(obj.get(field), field, where, WeatherApiResponseError)  # absent (older payloads): None
+        out[column] = value * factor if value is not None and factor != 1.0 else value
     condition = obj.get("condition")
     code = condition.get("code") if isinstance(condition, dict) else None
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
@@ -445,12 +413,6 @@ def _date_range(first: dt.date, last: dt.date) -> list[str]:
 # --------------------------------------------------------------------------- spec
 
 
-def _replay() -> Handler:
-    from weather_assets.providers.weatherapi_replay import WeatherApiReplay
-
-    return WeatherApiReplay()
-
-
 REQUESTS_NOTE = (
     "History: one /history.json call per site per chunk of up to 28 UTC days, asking dt..end_dt for the site's "
     "local days that overlap the chunk (at most 30, inside WeatherAPI's 30-day end_dt limit; end_dt needs a "
@@ -465,7 +427,6 @@ SPEC = ProviderSpec(
     title="WeatherAPI.com (model/station blend: hourly history, 3-day forecast, current conditions; key)",
     default_url=DEFAULT_URL,
     policy=POLICY,
-    replay=_replay,
     history=History(pull=pull_history, lag_days=1, hourly=normalise_history),
     forecast=Snapshot(
         pull=pull_forecast,

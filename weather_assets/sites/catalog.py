@@ -1,4 +1,4 @@
-"""The site catalog: which places the platform pulls weather for (DESIGN.md §2 "Site catalog").
+"""The site catalog: which places the platform pulls weather for (docs/design.md §2 "Site catalog").
 
 The catalog is a YAML file validated in full at load time. Every problem is collected and reported in
 one `CatalogError`, one line per problem, each naming the file, the site (position and id) and the
@@ -16,6 +16,7 @@ import re
 import types
 import zoneinfo
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,11 @@ class Site:
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+
+def bundled_sites_file() -> Path:
+    """The catalog shipped in the package (WEATHER_ASSETS_SITES_FILE unset)."""
+    return Path(str(resources.files("weather_assets.sites").joinpath("sites.yaml")))
 
 
 def load_catalog(path: str | os.PathLike[str]) -> tuple[Site, ...]:

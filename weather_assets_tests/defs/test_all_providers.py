@@ -14,10 +14,10 @@ import pytest
 
 from weather_assets.definitions import build_defs
 from weather_assets.defs.automation import history_job_name
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.settings import KEYED_PROVIDERS, Settings, bundled_sites_file
-from weather_assets.sites.catalog import load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.settings import KEYED_PROVIDERS, Settings
+from weather_assets.sites.catalog import bundled_sites_file, load_catalog
 from weather_assets_tests.support.pipeline import table
 
 CATALOG = load_catalog(bundled_sites_file())
@@ -155,7 +155,7 @@ def test_every_snapshot_source_lands_in_forecasts_and_current_conditions(all_set
 
 def test_a_provider_that_is_down_fails_its_own_run_and_the_others_load(tmp_path, dbt_manifest):
     """Live mode: Open-Meteo answers from a local server; Meteostat answers 503 on every attempt."""
-    from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
+    from weather_assets.offline.open_meteo import OpenMeteoReplay
 
     down = ScriptedHandler([json_response({"title": "Service Unavailable"}, 503, {"Retry-After": "0"})])
     with LocalServer(OpenMeteoReplay()) as good, LocalServer(down) as bad:

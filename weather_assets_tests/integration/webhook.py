@@ -1,6 +1,6 @@
 """A Slack-style incoming-webhook receiver on 127.0.0.1 that keeps every request body.
 
-`LocalServer` (support/local_server.py) answers through a `Handler` of `WireRequest`s, which carry no
+`LocalServer` (weather_assets/offline/server.py) answers through a `Handler` of `WireRequest`s, which carry no
 body; alert tests need the JSON that was posted, so this small server records method, path, headers
 and body, and answers like Slack (`200 ok`) or with scripted statuses first.
 """

@@ -20,6 +20,13 @@ from typing import Any
 
 import pytest
 
+from weather_assets.offline.server import (
+    Delay,
+    LocalServer,
+    ScriptedHandler,
+    closed_port_url,
+    json_response,
+)
 from weather_assets.providers.base import WireRequest, WireResponse
 from weather_assets.providers.http import (
     CircuitOpenError,
@@ -32,13 +39,6 @@ from weather_assets.providers.http import (
     RetryDecision,
     handler_transport,
     redact_url,
-)
-from weather_assets_tests.support.local_server import (
-    Delay,
-    LocalServer,
-    ScriptedHandler,
-    closed_port_url,
-    json_response,
 )
 
 PROVIDER = "test_provider"

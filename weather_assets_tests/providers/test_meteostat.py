@@ -10,21 +10,21 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from weather_assets.providers import meteostat
-from weather_assets.providers.base import WireRequest, WireResponse
-from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError, handler_transport
-from weather_assets.providers.meteostat_replay import (
+from weather_assets.offline.meteostat import (
     COLUMNS,
     IMPLAUSIBLE,
     MeteostatReplay,
     bundled_stations,
     hourly_csv,
 )
+from weather_assets.offline.server import LocalServer, ScriptedHandler
+from weather_assets.providers import meteostat
+from weather_assets.providers.base import WireRequest, WireResponse
+from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError, handler_transport
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import OBSERVATION_COLUMNS, Fetcher
 from weather_assets.schemas.observation import split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "meteostat"
 CATALOG = load_catalog(bundled_sites_file())
@@ -362,7 +362,7 @@ def test_bad_input_fails_before_any_request(sites, start, end, message):
 def test_replay_serves_every_catalog_station_for_a_day_and_only_the_injected_value_is_rejected():
     day = dt.date(2024, 3, 20)
     waits: list[float] = []
-    with client(waits, transport=handler_transport(meteostat.SPEC.replay())) as http:
+    with client(waits, transport=handler_transport(REPLAYS[meteostat.SPEC.name]())) as http:
         fetch = Fetcher(http, meteostat.SPEC.default_url)
         pulled = list(meteostat.pull_hourly(fetch, SERVED, day, day))
         assert http.stats.requests == len(SERVED) == 13
@@ -420,5 +420,5 @@ def test_spec():
     assert spec.forecast is None and spec.current is None
     assert not spec.policy.expect_json and [(w.limit, w.period_s) for w in spec.policy.rate_limits] == [(30, 60)]
     assert "S stations x Y calendar years" in spec.requests_note
-    assert isinstance(spec.replay(), MeteostatReplay)
+    assert isinstance(REPLAYS[spec.name](), MeteostatReplay)
     assert math.isclose(meteostat._MEASURES["wspd"][1], 1 / 3.6)

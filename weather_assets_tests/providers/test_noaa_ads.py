@@ -10,16 +10,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from weather_assets.offline.noaa_ads import NoaaAdsReplay
+from weather_assets.offline.noaa_cdo import NoaaCdoReplay
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
 from weather_assets.providers import noaa_ads, noaa_cdo
 from weather_assets.providers.base import WireRequest, WireResponse
 from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError, handler_transport
-from weather_assets.providers.noaa_ads_replay import NoaaAdsReplay
-from weather_assets.providers.noaa_cdo_replay import NoaaCdoReplay
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import DAILY_COLUMNS, Fetcher
 from weather_assets.schemas.observation import DailyObservation, split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 FOLDER = "noaa-cdo"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
@@ -97,8 +97,8 @@ def test_global_hourly_rows_are_refused_naming_the_station():
     [
         (b'{"errorMessage": "There was an error with the request."}', "expected a JSON array.*error with the request"),
         (b"<html>oops</html>", "not JSON"),
-        (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": "warm"}]', "'warm' is not a number"),
-        (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": 8.3}]', "is not a string"),
+        (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": "warm"}]', "'TMAX' is 'warm', expected a number"),
+        (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": 8.3}]', "is 8.3, expected a number as a string"),
         (b'[{"STATION": "USW00000001", "DATE": "2024-01-01"}]', "USW00000001 is not among"),
         (b'[{"DATE": "2024-01-01"}]', "lacks STATION/DATE"),
     ],
@@ -239,7 +239,7 @@ def test_pull_over_a_local_server_retries_and_covers_every_site():
 
 
 def test_replay_day_passes_validation_except_the_injected_value_and_matches_cdo():
-    with _client(noaa_ads.SPEC.replay()) as client:
+    with _client(REPLAYS[noaa_ads.SPEC.name]()) as client:
         fetch = Fetcher(client, noaa_ads.SPEC.default_url)
         pulled = list(noaa_ads.SPEC.history.pull(fetch, NOAA_SITES, dt.date(2024, 3, 20), dt.date(2024, 3, 20)))
     ads = pl.concat([noaa_ads.normalise_daily(p.response.body, p.meta, p.sites) for p in pulled])

@@ -11,15 +11,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from weather_assets.offline.noaa_cdo import NoaaCdoReplay, ghcnd_day, hpcp_day
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
 from weather_assets.providers import noaa_cdo
 from weather_assets.providers.base import WireRequest, WireResponse
 from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError, handler_transport
-from weather_assets.providers.noaa_cdo_replay import NoaaCdoReplay, ghcnd_day, hpcp_day
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import DAILY_COLUMNS, OBSERVATION_COLUMNS, Fetcher
 from weather_assets.schemas.observation import DailyObservation, split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 FOLDER = "noaa-cdo"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
@@ -176,7 +176,7 @@ def test_each_normaliser_skips_the_other_datasets_bodies():
         (
             "data_ghcnd_metric.json",
             lambda r: {**r, "results": [{**r["results"][0], "value": "8.3"}]},
-            "is not a number",
+            "'value' is '8.3', expected a number",
         ),
         ("data_ghcnd_metric.json", lambda r: {**r, "results": [{**r["results"][0], "date": "2024-01-01"}]}, "date"),
         ("data_ghcnd_metric.json", lambda r: {**r, "results": [{**r["results"][0], "station": "GHCND:X"}]}, "GHCND:X"),
@@ -497,7 +497,7 @@ def test_paging_stops_at_an_empty_page_and_on_the_reported_count():
 
 
 def test_replay_pull_for_the_catalog_day_passes_validation_except_the_injected_values():
-    with _client(noaa_cdo.SPEC.replay()) as client:
+    with _client(REPLAYS[noaa_cdo.SPEC.name]()) as client:
         fetch = Fetcher(client, noaa_cdo.SPEC.default_url)
         pulled = list(noaa_cdo.SPEC.history.pull(fetch, NOAA_SITES, dt.date(2024, 3, 20), dt.date(2024, 3, 20)))
     daily, obs = _frames(pulled)

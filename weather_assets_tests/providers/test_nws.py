@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 import polars as pl
 import pytest
 
+from weather_assets.offline.nws import NwsReplay
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
 from weather_assets.providers import nws
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
 from weather_assets.providers.http import (
@@ -19,12 +21,10 @@ from weather_assets.providers.http import (
     ProviderResponseError,
     handler_transport,
 )
-from weather_assets.providers.nws_replay import NwsReplay
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, Fetcher
 from weather_assets.schemas.observation import split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 SPEC = nws.SPEC
 CATALOG = load_catalog(bundled_sites_file())
@@ -260,7 +260,7 @@ def test_malformed_observation_bodies_raise_naming_station_and_site(body, messag
     [
         ({"unitCode": "wmoUnit:furlong", "value": 1.0}, "unknown unitCode 'wmoUnit:furlong'"),
         ({"unitCode": "wmoUnit:Pa", "value": 1.0}, "expected a temperature unit"),
-        ({"unitCode": "wmoUnit:degC", "value": "ten"}, "not a number"),
+        ({"unitCode": "wmoUnit:degC", "value": "ten"}, "'temperature.value' is 'ten', expected a number"),
         (12.5, "not a QuantitativeValue"),
     ],
 )
@@ -580,7 +580,7 @@ def test_forecast_pull_resolves_points_then_the_hourly_forecast_on_our_base_url(
 
 
 def _replay_client() -> ProviderHttpClient:
-    return _client(transport=handler_transport(SPEC.replay()))
+    return _client(transport=handler_transport(REPLAYS[SPEC.name]()))
 
 
 def test_replay_serves_every_nws_site_for_a_day_and_only_injected_values_are_rejected():
@@ -680,7 +680,7 @@ def test_spec_declares_what_the_platform_needs():
     assert SPEC.history.lag_days == 1 and SPEC.history.max_age_days == 7 and SPEC.history.daily is None
     assert [(w.limit, w.period_s) for w in SPEC.policy.rate_limits] == [(2, 1.0), (60, 60.0)]
     assert [s.id for s in _SKIPPED if s.stations.get("nws")] == []
-    assert isinstance(SPEC.replay(), NwsReplay)
+    assert isinstance(REPLAYS[SPEC.name](), NwsReplay)
 
 
 def test_describe_error_reads_problem_json_only(payload):

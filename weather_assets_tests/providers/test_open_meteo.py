@@ -9,14 +9,13 @@ import math
 import polars as pl
 import pytest
 
+from weather_assets.offline.open_meteo import OpenMeteoReplay
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
 from weather_assets.providers import open_meteo
 from weather_assets.providers.base import WireRequest, WireResponse
 from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError
-from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
 from weather_assets.schemas.observation import split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 BERLIN = Site(id="berlin_de", name="Berlin", latitude=52.52, longitude=13.41, timezone="Europe/Berlin")
 PARIS = Site(id="paris_fr", name="Paris", latitude=48.85, longitude=2.35, timezone="Europe/Paris")

@@ -13,10 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from weather_assets.providers import openweathermap as owm
-from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
-from weather_assets.providers.http import REDACTED, ProviderHttpClient, ProviderHttpError, handler_transport
-from weather_assets.providers.openweathermap_replay import (
+from weather_assets.offline.openweathermap import (
     IMPLAUSIBLE_CURRENT,
     IMPLAUSIBLE_HISTORY,
     INVALID_KEY_BODY,
@@ -24,11 +21,14 @@ from weather_assets.providers.openweathermap_replay import (
     ONE_CALL_SUBSCRIPTION_BODY,
     OpenWeatherMapReplay,
 )
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
+from weather_assets.providers import openweathermap as owm
+from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
+from weather_assets.providers.http import REDACTED, ProviderHttpClient, ProviderHttpError, handler_transport
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, Fetcher, conform
 from weather_assets.schemas.observation import CurrentObservation, ForecastObservation, split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "openweathermap"
 SECRET = "sekrit-0123456789"
@@ -221,7 +221,7 @@ def test_an_error_body_is_never_normalised_into_rows(name, normalise):
     [
         (lambda b: {k: v for k, v in b.items() if k != "main"}, "no 'main' object"),
         (lambda b: {k: v for k, v in b.items() if k != "dt"}, "'dt' is missing"),
-        (lambda b: {**b, "main": {**b["main"], "temp": "25.3"}}, "'main.temp' is not a number"),
+        (lambda b: {**b, "main": {**b["main"], "temp": "25.3"}}, "'main.temp' is '25.3', expected a number"),
         (lambda b: {**b, "weather": [{"id": "501"}]}, "'weather\\[0\\].id' is not an integer"),
         (lambda b: [b], "expected a JSON object"),
         (lambda b: {**b, "rain": 3.16}, "'rain' is not an object"),
@@ -469,7 +469,7 @@ def _replay_fetcher(fake: FakeTime | None = None) -> Fetcher:
     fake = fake or FakeTime()
     return platform_fetcher(
         "https://api.openweathermap.org",
-        transport=handler_transport(owm.SPEC.replay()),
+        transport=handler_transport(REPLAYS[owm.SPEC.name]()),
         sleep=fake.sleep,
         clock=fake.clock,
     )
@@ -592,4 +592,4 @@ def test_spec_says_what_the_platform_needs():
     assert spec.history is not None and spec.history.lag_days == 1 and spec.history.daily is None
     assert [(w.limit, w.period_s) for w in spec.policy.rate_limits] == [(60, 60), (1000, 86400)]
     assert "24 x days x sites" in spec.requests_note
-    assert isinstance(spec.replay(), OpenWeatherMapReplay)
+    assert isinstance(REPLAYS[spec.name](), OpenWeatherMapReplay)

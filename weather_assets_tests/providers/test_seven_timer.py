@@ -9,6 +9,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
+from weather_assets.offline.seven_timer import (
+    NO_PRODUCT,
+    ODD_TIMEPOINT,
+    TIMEPOINTS,
+    SevenTimerReplay,
+    last_run_before,
+)
 from weather_assets.providers import seven_timer
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
 from weather_assets.providers.http import (
@@ -17,19 +25,11 @@ from weather_assets.providers.http import (
     ProviderResponseError,
     handler_transport,
 )
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.seven_timer import SPEC, SevenTimerResponseError, normalise_civil
-from weather_assets.providers.seven_timer_replay import (
-    NO_PRODUCT,
-    ODD_TIMEPOINT,
-    TIMEPOINTS,
-    SevenTimerReplay,
-    last_run_before,
-)
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, Fetcher
 from weather_assets.schemas.observation import split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "7timer"
 CATALOG = load_catalog(bundled_sites_file())
@@ -224,7 +224,7 @@ def test_impossible_values_are_kept_for_the_schema_to_quarantine():
         (civil(_set(1, rh2m=83)), "'rh2m' must be a percent string"),
         (civil(_set(1, cloudcover="5")), "'cloudcover' must be an integer class code"),
         (civil(_set(1, prec_amount=1.5)), "'prec_amount' must be an integer class code"),
-        (civil(_set(1, temp2m="9")), "'temp2m' must be a number"),
+        (civil(_set(1, temp2m="9")), "'temp2m' is '9', expected a number"),
         (civil(_set(1, wind10m=["NW", 2])), "'wind10m' must be an object"),
         (civil(_set(1, weather=4)), "'weather' must be a string"),
     ],
@@ -338,7 +338,7 @@ def test_spec_is_forecast_only_and_keyless():
 
 
 def test_replay_snapshot_covers_every_catalog_site_and_passes_the_schema():
-    with ProviderHttpClient(SPEC.policy, transport=handler_transport(SPEC.replay()), sleep=no_sleep) as client:
+    with ProviderHttpClient(SPEC.policy, transport=handler_transport(REPLAYS[SPEC.name]()), sleep=no_sleep) as client:
         fetch = Fetcher(client, SPEC.default_url)
         pulled = list(SPEC.forecast.pull(fetch, CATALOG, RECORDED_CLOCK))
     df = pl.concat([SPEC.forecast.normalise(p.response.body, p.meta, p.sites) for p in pulled])

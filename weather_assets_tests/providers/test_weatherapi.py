@@ -11,16 +11,16 @@ from collections.abc import Iterable
 import polars as pl
 import pytest
 
+from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
+from weather_assets.offline.weatherapi import IMPLAUSIBLE, NO_DEWPOINT_SITE, WeatherApiReplay
 from weather_assets.providers import weatherapi
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
 from weather_assets.providers.http import REDACTED, ProviderHttpClient, ProviderHttpError, handler_transport
+from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import OBSERVATION_COLUMNS, Fetcher
-from weather_assets.providers.weatherapi_replay import IMPLAUSIBLE, NO_DEWPOINT_SITE, WeatherApiReplay
 from weather_assets.schemas.observation import split_valid
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import Site, load_catalog
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 from weather_assets_tests.conftest import FIXTURES
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler, json_response
 
 SPEC = weatherapi.SPEC
 SECRET = "sekrit-0123456789"
@@ -409,7 +409,7 @@ def test_snapshot_pulls_cost_one_request_per_site():
 def test_replay_history_serves_every_catalog_site_with_only_the_injected_bad_value():
     day = IMPLAUSIBLE[1].date()
     assert day == dt.date(2024, 3, 20)
-    with _client(transport=handler_transport(SPEC.replay())) as client:
+    with _client(transport=handler_transport(REPLAYS[SPEC.name]())) as client:
         pulled = list(SPEC.history.pull(_fetcher(client, "https://api.weatherapi.com/v1"), CATALOG, day, day))
     assert len(pulled) == len(CATALOG)
     df = pl.concat([SPEC.history.hourly(p.response.body, p.meta, p.sites) for p in pulled])
@@ -424,7 +424,7 @@ def test_replay_history_serves_every_catalog_site_with_only_the_injected_bad_val
 
 
 def test_replay_snapshots_at_the_recorded_clock():
-    with _client(transport=handler_transport(SPEC.replay())) as client:
+    with _client(transport=handler_transport(REPLAYS[SPEC.name]())) as client:
         fetch = _fetcher(client, "https://api.weatherapi.com/v1")
         forecast = [
             SPEC.forecast.normalise(p.response.body, p.meta, p.sites)

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from weather_assets.settings import bundled_sites_file
-from weather_assets.sites.catalog import CatalogError, Site, load_catalog, parse_catalog
+from weather_assets.sites.catalog import CatalogError, Site, bundled_sites_file, load_catalog, parse_catalog
 
 BUNDLED = Path(__file__).resolve().parents[2] / "weather_assets" / "sites" / "sites.yaml"
 

@@ -1,28 +1,11 @@
-"""Offline 7Timer!: answers CIVIL forecast requests through the real client code.
+"""Offline 7Timer!: SYNTHETIC CIVIL forecasts, computed on the fly for every bundled catalog site.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes 7Timer requests to a `SevenTimerReplay` handler.
-It speaks the protocol of `GET <any host>/<any prefix>/api.pl?lon=..&lat=..&product=civil&output=json`
-and answers in the documented shape and the server's own layout (tab-indented, `" , "` separators,
-`rh2m` as a "NN%" string), with a JSON body sent as `text/html` like a CGI script may, so the client's
-"parse whatever the Content-Type" path runs offline too.
-
-The payloads are SYNTHETIC (there was no network to record from): deterministic, plausible values
-computed on the fly from a seeded function of (site, valid time), for every site of the bundled catalog
-(matched by lon/lat within 0.001°). Every answer is the CIVIL run initialised at the last 00/12 UTC run
-before RECORDED_CLOCK (2024-03-24T00Z for the pinned clock 2024-03-24T06:00Z), 64 timepoints 3..192 h
-as real CIVIL answers have. Climate: a temperature from latitude, elevation and the late-March season,
-with a diurnal cycle on local solar time and a synoptic wave; cloud, precipitation, wind and the
-`weather` string follow from them by the doc's weather-type rules.
-
-One documented oddity is injected so the NULL path runs offline: the first catalog site's timepoint 24
-carries `wind10m.speed` 10, a class from the finer tables some clients list, outside the documented
-1-8 table (the normaliser stores NULL and does not flag an estimate).
-
-Errors, all as plain text with status 200 (the real status of `ERR:` answers is not documented):
-no `product`, or a product 7Timer does not have -> the documented `ERR: no product specified`;
-a real product other than civil, another `output` or `unit`, missing or unmatched coordinates ->
-`ERR: offline replay ...` (offline-specific text, so nobody mistakes it for the server's).
-Pure module: no httpx, no Dagster.
+Every answer is the CIVIL run initialised at the last 00/12 UTC run before RECORDED_CLOCK (INIT), 64
+timepoints 3..192 h, from a seeded function of (site, valid time): temperature from latitude, elevation
+and the late-March season with a diurnal cycle and a synoptic wave; cloud, precipitation, wind and the
+`weather` string follow by the doc's weather-type rules. Injected for the NULL path: the first catalog
+site's timepoint ODD_TIMEPOINT (24) carries `wind10m.speed` ODD_WIND_CLASS (10), outside the documented
+1-8 table (the normaliser stores NULL and flags no estimate).
 """
 
 from __future__ import annotations
@@ -34,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
-from weather_assets.sites.catalog import Site
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 PRODUCTS = ("civil", "civillight", "astro", "meteo", "two")
 NO_PRODUCT = "ERR: no product specified"  # the documented text (7timer.md [T4])
@@ -55,18 +38,20 @@ def last_run_before(clock: dt.datetime) -> dt.datetime:
 INIT = last_run_before(RECORDED_CLOCK)
 
 
-def _bundled_sites() -> tuple[Site, ...]:
-    from weather_assets.settings import bundled_sites_file
-    from weather_assets.sites.catalog import load_catalog
-
-    return load_catalog(bundled_sites_file())
-
-
 class SevenTimerReplay:
-    """A `Handler` (WireRequest -> WireResponse) answering like 7Timer's API from synthetic payloads."""
+    """A `Handler` (WireRequest -> WireResponse) answering like 7Timer's API from synthetic payloads.
+
+    `GET <any host>/<any prefix>/api.pl?lon=..&lat=..&product=civil&output=json`, sites matched by lon/lat
+    within 0.001°. The answer has the server's own layout (tab-indented, `" , "` separators, `rh2m` as a
+    "NN%" string) and is sent as `text/html` like a CGI script may, so the client's "parse whatever the
+    Content-Type" path runs offline too. Errors are plain text with status 200 (the real status of `ERR:`
+    answers is not documented): no `product`, or one 7Timer does not have, gets the documented NO_PRODUCT;
+    what the replay does not serve (another product, `output` or `unit`, unmatched coordinates) gets
+    `ERR: offline replay ...`, so nobody mistakes it for the server's text.
+    """
 
     def __init__(self, sites: Sequence[Site] | None = None, init: dt.datetime = INIT) -> None:
-        self.sites: tuple[Site, ...] = tuple(_bundled_sites() if sites is None else sites)
+        self.sites: tuple[Site, ...] = tuple(load_catalog(bundled_sites_file()) if sites is None else sites)
         self.init = init.astimezone(dt.UTC)
 
     def __call__(self, request: WireRequest) -> WireResponse:

@@ -1,29 +1,11 @@
-"""Offline OpenWeatherMap: answers the client's requests with synthetic payloads in the documented shapes.
+"""Offline OpenWeatherMap: SYNTHETIC current weather, One Call history and forecasts, computed on the fly.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes OpenWeatherMap requests to an `OpenWeatherMapReplay`
-handler, so the client, the raw landing, normalisation and validation run exactly as online. The
-handler speaks the protocol of the three endpoints the client uses (any host):
-
-- `GET /data/2.5/weather?lat&lon&units&appid`: current weather as of `RECORDED_CLOCK` (the report's `dt`
-  a few minutes before it, as the live model refresh is every ~10 minutes);
-- `GET /data/3.0/onecall/timemachine?lat&lon&dt&units&appid`: one `data[]` element echoing the requested
-  `dt` (as the documented example does), for any instant of RECORDED_START..RECORDED_END;
-- `GET /data/3.0/onecall?lat&lon&exclude&units&appid`: `hourly[]` (48 hours from the hour of
-  `RECORDED_CLOCK`) and `current` unless excluded; `minutely`, `daily` and `alerts` must be excluded.
-
-`units` is honoured (standard = K, the default; metric = °C; imperial = °F and mph). Documented error
-bodies answer bad requests: a missing/blank `appid` gets the 401 "Invalid API key" body, the key
-`KEY_WITHOUT_ONE_CALL` gets the live 401 "One Call 3.0 requires a separate subscription" body on
-/data/3.0/*, bad coordinates get 400 `{"cod": "400", "message": ...}`. What the replay cannot serve (an
-unknown site, an hour outside the recording, unsupported blocks) is a 400 whose message starts
-"offline replay".
-
-The payloads are SYNTHETIC (there was no network to record from): a deterministic, seeded function of
-(site, time) with a plausible climate per site (latitude, hemisphere, elevation, local solar hour) —
-no files. Documented oddities are kept: `rain`/`snow` are ABSENT when there is no precipitation (most
-hours: the normaliser must land null, not 0), `wind.gust`/`wind_gust` only in stronger wind. Injected
-physically impossible values, for the quarantine path: `IMPLAUSIBLE_HISTORY` (timemachine) and
-`IMPLAUSIBLE_CURRENT` (current weather). Pure module: no httpx, no Dagster.
+A seeded function of (site, time) with a plausible climate per catalog site (latitude, hemisphere,
+elevation, local solar hour), in the documented shapes; `units` is honoured (standard = K, the default;
+metric = °C; imperial = °F and mph). Documented oddities are kept: `rain`/`snow` are ABSENT when there
+is no precipitation (the normaliser must land null, not 0), and `wind.gust`/`wind_gust` appear only in
+stronger wind. Injected impossible values, for the quarantine path: IMPLAUSIBLE_HISTORY (timemachine)
+and IMPLAUSIBLE_CURRENT (current weather).
 """
 
 from __future__ import annotations
@@ -40,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
-from weather_assets.sites.catalog import Site
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 __all__ = [
     "RECORDED_START",
@@ -318,7 +300,20 @@ def _one_call_element(
 
 
 class OpenWeatherMapReplay:
-    """A `Handler` (WireRequest -> WireResponse) answering like OpenWeatherMap. Pure and thread-safe."""
+    """A `Handler` (WireRequest -> WireResponse) answering like OpenWeatherMap. Pure and thread-safe.
+
+    The three endpoints the client uses (any host):
+    - `GET /data/2.5/weather?lat&lon&units&appid`: current weather as of `clock` (the report's `dt` a few
+      minutes before it: the live model refreshes every ~10 minutes);
+    - `GET /data/3.0/onecall/timemachine?lat&lon&dt&units&appid`: one `data[]` element echoing the
+      requested `dt` (as the documented example does), for any instant of RECORDED_START..RECORDED_END;
+    - `GET /data/3.0/onecall?lat&lon&exclude&units&appid`: `hourly[]` (48 hours from the hour of `clock`)
+      and `current` unless excluded; `minutely`, `daily` and `alerts` must be excluded.
+    A missing `appid` gets the documented 401 INVALID_KEY_BODY, the key KEY_WITHOUT_ONE_CALL the live 401
+    ONE_CALL_SUBSCRIPTION_BODY on /data/3.0/*, bad coordinates a 400 `{"cod": "400", "message": ...}`.
+    What the replay cannot serve (an unknown site, an hour outside the recording, unsupported blocks) is a
+    400 whose message starts "offline replay".
+    """
 
     def __init__(self, sites: Sequence[Site] | None = None, clock: dt.datetime = RECORDED_CLOCK) -> None:
         self._sites = tuple(sites) if sites is not None else None
@@ -330,9 +325,6 @@ class OpenWeatherMapReplay:
         if self._sites is None:
             with self._lock:
                 if self._sites is None:
-                    from weather_assets.settings import bundled_sites_file
-                    from weather_assets.sites.catalog import load_catalog
-
                     self._sites = load_catalog(bundled_sites_file())
         return self._sites
 

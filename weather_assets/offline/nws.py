@@ -1,36 +1,12 @@
-"""Offline NWS api.weather.gov: answers the client's requests with deterministic synthetic payloads.
+"""Offline NWS api.weather.gov: SYNTHETIC observations and hourly forecasts, computed on the fly.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes NWS requests to an `NwsReplay` handler instead of the
-network, so the client's pulls, paging, landing, normalisation and validation all run as online. The
-handler speaks the API for the paths the client uses (any host, any path prefix):
-
-- `GET /stations/{id}/observations?start=&end=&limit=`: a GeoJSON FeatureCollection, newest first, of the
-  catalog stations' reports over AVAILABLE_FROM..RECORDED_CLOCK (the ~7 days NWS keeps); a range before that
-  is an empty `features` list, as NWS answers (nws.md quirk 5). More reports than `limit` are paged with a
-  `pagination.next` link on the public host (start/end/limit only: the time window before the page's oldest
-  report). An unknown station is a 404 problem+json; an unrecognised parameter or a bad value a 400.
-- `GET /points/{lat},{lon}`: the point's grid metadata (`properties.forecastHourly` on the public host);
-  more than 4 decimals answer the documented 301 (problem+json + `Location`); a point that is not a
-  catalog site with an NWS station answers 404.
-- `GET /gridpoints/{wfo}/{x},{y}/forecast/hourly[?units=us|si]`: 156 hourly periods from RECORDED_CLOCK.
-- A request without a User-Agent gets the documented 403.
-
-The payloads are SYNTHETIC (there is no network to record from): a seeded function of (station, time) gives
-plausible March values for each site's latitude and elevation, in the documented shapes and units
-(`wmoUnit:degC`, `km_h-1`, `Pa`, `mm`, `percent`, QC flags). Routine METARs are at :53; specials at other
-minutes (some seeded, some fixed) and a few 5-minute records without METAR text at :00. Documented oddities
-injected on purpose (all on 2024-03-20, the offline test day):
-
-- KGSO 07:53 routine missing; a special at 07:45 stands for 08:00.
-- KGSO 10:53 temperature flagged `qualityControl: "X"` (value 57.2): the normaliser makes it NULL; a special
-  at 10:58 with a temperature loses to that routine report (routine over special).
-- KDEN 12:00 a 5-minute record without METAR text and with null values: loses to the 11:53 routine report.
-- KDEN 14:53 relativeHumidity 104.6 with `qualityControl: "Z"` (unflagged, impossible): it reaches the
-  schema and is quarantined.
-- PANC 03:53 windSpeed/windDirection null and seaLevelPressure flagged "Q" (NULL).
-- Hourly forecast: a "5 to 10 mph" wind range (period 13) and a null relativeHumidity (period 20).
-Error bodies other than nws.md's 500 example (404, 400, 403, 301 titles) are illustrative ProblemDetail
-objects in the documented shape. Pure module: no httpx, no Dagster.
+A seeded function of (station, time) gives plausible March values for each catalog site with an NWS
+station, in the documented shapes and units (`wmoUnit:degC`, `km_h-1`, `Pa`, `mm`, `percent`, QC flags).
+Routine METARs are at :53, specials at other minutes, a few 5-minute records without METAR text at :00.
+Oddities injected on 2024-03-20 (_MISSING, _FIXED_EXTRA, _ODDITIES): KGSO 07:53 missing (a 07:45 special
+stands for 08:00); KGSO 10:53 temperature 57.2 flagged "X" (NULL); KDEN 14:53 humidity 104.6 unflagged
+(quarantined); PANC 03:53 null wind and a "Q" sea-level pressure (NULL). Hourly forecast: a "5 to 10 mph"
+wind range (period 13) and a null relativeHumidity (period 20).
 """
 
 from __future__ import annotations
@@ -48,7 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
-from weather_assets.sites.catalog import Site, load_catalog
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 PUBLIC_HOST = "https://api.weather.gov"
 STATION_KEY = "nws"
@@ -188,12 +164,22 @@ _CLOUDS = (
 
 
 class NwsReplay:
-    """A `Handler` (WireRequest -> WireResponse) answering like api.weather.gov; thread-safe, cached."""
+    """A `Handler` (WireRequest -> WireResponse) answering like api.weather.gov; thread-safe, cached.
+
+    Paths the client uses (any host, any prefix); a request without a User-Agent gets the documented 403:
+    - `GET /stations/{id}/observations?start=&end=&limit=`: a FeatureCollection, newest first, of the
+      station's reports over AVAILABLE_FROM..RECORDED_CLOCK (the ~7 days NWS keeps); a range before that is
+      an empty `features` list (nws.md quirk 5). More reports than `limit` are paged with a
+      `pagination.next` link on the public host (the time window before the page's oldest report);
+    - `GET /points/{lat},{lon}`: the point's grid metadata (`properties.forecastHourly` on the public
+      host); more than 4 decimals answer the documented 301 (problem+json and `Location`);
+    - `GET /gridpoints/{wfo}/{x},{y}/forecast/hourly[?units=us|si]`: 156 hourly periods from RECORDED_CLOCK.
+    An unknown station, point or cell is a 404, an unknown parameter or bad value a 400: ProblemDetail
+    objects in the documented shape with illustrative titles.
+    """
 
     def __init__(self, sites: Sequence[Site] | None = None) -> None:
         if sites is None:
-            from weather_assets.settings import bundled_sites_file
-
             sites = load_catalog(bundled_sites_file())
         self._stations: dict[str, Site] = {}
         for site in sites:
@@ -401,6 +387,7 @@ class NwsReplay:
     def _point_payload(self, station: str, site: Site, point: str) -> dict[str, Any]:
         office, x, y = self._cell(station)
         cell = f"{PUBLIC_HOST}/gridpoints/{office}/{x},{y}"
+        state = site.name.split(",")[-1].strip()
         return {
             "@context": _CONTEXT,
             "id": f"{PUBLIC_HOST}/points/{point}",
@@ -423,11 +410,15 @@ class NwsReplay:
                     "geometry": {"type": "Point", "coordinates": [site.longitude, site.latitude]},
                     "properties": {
                         "city": site.name.split(",")[0],
-                        "state": site.name.split(",")[-1].strip(),
+                        "state": state,
                         "distance": {"unitCode": "wmoUnit:m", "value": 1234.5},
                         "bearing": {"unitCode": "wmoUnit:degree_(angle)", "value": 180},
                     },
                 },
+                # illustrative zone ids in the documented form (state, Z or C, three digits)
+                "forecastZone": f"{PUBLIC_HOST}/zones/forecast/{state}Z{x % 1000:03d}",
+                "county": f"{PUBLIC_HOST}/zones/county/{state}C{y % 1000:03d}",
+                "fireWeatherZone": f"{PUBLIC_HOST}/zones/fire/{state}Z{x % 1000:03d}",
                 "timeZone": site.timezone,
                 "radarStation": f"K{office}",
             },

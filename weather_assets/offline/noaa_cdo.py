@@ -1,33 +1,11 @@
-"""Offline NOAA CDO v2: a pure `Handler` speaking the `/data` protocol with SYNTHETIC station data.
+"""Offline NOAA CDO v2: the `/data` protocol with SYNTHETIC station data, generated on the fly.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes CDO requests here instead of the network, so the
-client (paging, token header, retries), the raw landing and the normalisers run exactly as online.
-There was no network (and no token) to record from: every body is generated on the fly,
-deterministically (seeded by station and day), in exactly the documented shape
-(shared/providers/noaa-cdo.md Part 1) for the bundled catalog's `noaa_cdo` stations (Greensboro,
-Denver, Anchorage) over 2024-01-01..2024-03-31. Plausible values for each station's late-winter
-climate are enough; they are not observations.
-
-Protocol served (`GET .../data`, any host and prefix):
-- the `token` header is required (any non-empty value); without it the documented
-  400 `{"status": "400", "message": "Token parameter is required."}`;
-- `datasetid` GHCND or PRECIP_HLY (exactly one), repeatable `stationid` / `datatypeid`, `startdate` /
-  `enddate` (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`, a date-only end includes its whole day), a range of
-  one year or more -> the documented 400 "The date range must be less than 1 year.";
-- `limit` (default 25, max 1000) and 1-based `offset` (0 and 1 both mean the first row), with
-  `metadata.resultset` {offset, count, limit}; rows sorted by (date, station, datatype); `{}` when
-  nothing matches; `includemetadata=false` drops `metadata`;
-- raw values without `units` (GHCND tenths of degC / tenths of mm / mm / tenths of m/s; HPCP hundredths
-  of an inch, LOCAL STANDARD TIME, hour-ending, wet hours only); `units=metric` scales them (the
-  99999 sentinel too, as a third-party observation of the CDO downloads reports: 25399.75 mm).
-Texts of errors the documentation does not quote are this replay's own (statusCode/userMessage shape).
-
-Deliberate oddities, all on 2024-03-20 (a wet day at every station, so the one-day replay test has
-hourly rows everywhere):
+Deterministic (seeded by station and day), in the documented shape, for the bundled catalog's `noaa_cdo`
+stations over 2024-01-01..2024-03-31: plausible late-winter values, not observations. Oddities injected
+on STORM_DAY, 2024-03-20 (wet at every station, so a one-day pull has hourly rows everywhere):
 - Denver (GHCND:USW00003017) TMAX raw 611 with quality flag X (failed bounds check) -> NULL;
 - Anchorage (GHCND:USW00026451) TMIN raw -999 (-99.9 degC) with no flag -> quarantined by the schema;
 - Greensboro (GHCND:USW00013723) HPCP 99999 with '[' at 03:00 and ']' at 06:00 LST (missing period).
-Pure module: no httpx, no Dagster.
 """
 
 from __future__ import annotations
@@ -41,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from weather_assets.providers.base import WireRequest, WireResponse
-from weather_assets.sites.catalog import Site
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 __all__ = [
     "RECORDED_START",
@@ -59,7 +37,7 @@ STORM_DAY = dt.date(2024, 3, 20)
 STATION_KEY = "noaa_cdo"
 PRECIP_SENTINEL = 99999
 
-# The documented error bodies (shared/providers/noaa-cdo.md "Errors and status codes").
+# The documented error bodies (docs/providers/noaa-cdo.md "Errors and status codes").
 TOKEN_REQUIRED = {"status": "400", "message": "Token parameter is required."}
 DATE_RANGE = {
     "statusCode": "400",
@@ -68,7 +46,6 @@ DATE_RANGE = {
 }
 
 GHCND_DIVISORS = {"TMAX": 10, "TMIN": 10, "TAVG": 10, "PRCP": 10, "SNOW": 1, "SNWD": 1, "AWND": 10}
-GHCND_ORDER = tuple(GHCND_DIVISORS)
 
 QC_FLAGGED = ("GHCND:USW00003017", STORM_DAY, "TMAX", 611, ",X,W,")
 IMPOSSIBLE = ("GHCND:USW00026451", STORM_DAY, "TMIN", -999, ",,W,")
@@ -101,9 +78,6 @@ def _generic_climate(site: Site) -> Climate:
 @functools.lru_cache(maxsize=1)
 def catalog_stations() -> dict[str, Site]:
     """Station id ("GHCND:...") -> site, for the bundled catalog's noaa_cdo stations."""
-    from weather_assets.settings import bundled_sites_file
-    from weather_assets.sites.catalog import load_catalog
-
     out: dict[str, Site] = {}
     for site in load_catalog(bundled_sites_file()):
         station = site.stations.get(STATION_KEY)
@@ -226,7 +200,20 @@ def _int(text: str | None, name: str, default: int) -> int:
 
 
 class NoaaCdoReplay:
-    """`WireRequest -> WireResponse` for CDO `/data`; stateless, thread-safe."""
+    """`WireRequest -> WireResponse` for CDO `GET .../data` (any host and prefix); stateless, thread-safe.
+
+    - the `token` header is required (any non-empty value); without it the documented 400 TOKEN_REQUIRED;
+    - `datasetid` GHCND or PRECIP_HLY (exactly one), repeatable `stationid` / `datatypeid`, `startdate` /
+      `enddate` (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`, a date-only end includes its whole day); a range
+      of one year or more answers the documented 400 DATE_RANGE;
+    - `limit` (default 25, max 1000) and 1-based `offset` (0 and 1 both mean the first row), with
+      `metadata.resultset` {offset, count, limit}; rows sorted by (date, station, datatype); `{}` when
+      nothing matches; `includemetadata=false` drops `metadata`;
+    - raw values without `units` (GHCND tenths of degC / tenths of mm / mm / tenths of m/s; HPCP
+      hundredths of an inch, LOCAL STANDARD TIME, hour-ending, wet hours only); `units=metric` scales
+      them, the 99999 sentinel too (a third-party observation of the CDO downloads: 25399.75 mm).
+    Errors the documentation does not quote get this replay's own texts (statusCode/userMessage shape).
+    """
 
     def __call__(self, request: WireRequest) -> WireResponse:
         try:

@@ -1,16 +1,10 @@
-"""Offline Open-Meteo: serves the bundled recordings through the real client code.
+"""Offline Open-Meteo: serves the bundled recordings (recorded/open_meteo/) through the real client code.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform's HTTP layer routes Open-Meteo requests to an
-`OpenMeteoReplay` handler instead of the network, so the client, the raw landing, normalisation and
-validation all run exactly as online. The handler speaks the Open-Meteo protocol for `GET /v1/archive`
-and `GET /v1/forecast` (any host): comma-separated multi-location requests answer with a JSON list in
-request order, `hourly` selects and orders variables, `wind_speed_unit=ms` converts, and invalid
-requests get a 400 `{"error": true, "reason": ...}` with the server's own texts where they exist.
-
-The recordings are SYNTHETIC (there was no network to record from): deterministic, plausible values
-made by `scripts/generate_offline_open_meteo.py` for every site of the bundled catalog over
-RECORDED_START..RECORDED_END. Their README (next to the data) says exactly how, and lists the injected
-nulls and impossible values. Pure module: no httpx, no Dagster.
+Speaks the protocol of `GET /v1/archive` and `GET /v1/forecast` (any host): several locations answer a
+JSON list in request order, `hourly` selects and orders variables, `wind_speed_unit=ms` converts, and bad
+requests get a 400 `{"error": true, "reason": ...}` with the server's own texts where they exist. The
+recordings are SYNTHETIC, made by `scripts/generate_offline_open_meteo.py` for the bundled catalog over
+RECORDED_START..RECORDED_END; their README lists the injected nulls and impossible values.
 """
 
 from __future__ import annotations
@@ -108,7 +102,7 @@ _EPOCH_START = int(dt.datetime.combine(RECORDED_START, dt.time(), tzinfo=dt.UTC)
 
 def bundled_root() -> Traversable:
     """The recorded folder shipped inside the package."""
-    return resources.files("weather_assets.providers").joinpath("recorded", "open_meteo")
+    return resources.files("weather_assets.offline").joinpath("recorded", "open_meteo")
 
 
 def _offline_note() -> str:
@@ -210,74 +204,14 @@ class OpenMeteoReplay:
         if request.method.upper() != "GET":
             raise _ApiError(f"offline replay serves GET requests only, got {request.method}", status=405)
         params = _Params(request.params)
-
-        for name in _UNSUPPORTED_PARAMS:
-            if params.present(name):
-                raise _ApiError(
-                    f"offline replay serves hourly data only; parameter '{name}' is not supported"
-                )
-        if (params.last("format") or "json") != "json":
-            raise _ApiError("offline replay serves format=json only")
-        models = params.values("models")
-        if any(m not in {"best_match", "auto"} for m in models):
-            raise _ApiError(f"offline replay serves the default model only (models=best_match), got {models}")
-
-        # 1. Values the server decodes up front (enums, variable names).
+        _check_supported(params)
+        # The server decodes enums and variable names first, then dates, then coordinates.
         requested = params.values("hourly")
         variables = [_resolve_variable(name) for name in requested]
-        speed_unit = params.last("wind_speed_unit") or params.last("windspeed_unit") or "kmh"
-        speed_key = "wind_speed_unit" if params.present("wind_speed_unit") else "windspeed_unit"
-        if speed_unit not in {"kmh", "ms", "mph", "kn"}:
-            raise _ApiError(_decode_error("WindspeedUnit", speed_unit, speed_key))
-        if speed_unit not in {"kmh", "ms"}:
-            raise _ApiError(f"offline replay supports wind_speed_unit=kmh or ms only, got {speed_unit!r}")
-        temperature_unit = params.last("temperature_unit") or "celsius"
-        if temperature_unit not in {"celsius", "fahrenheit"}:
-            raise _ApiError(_decode_error("TemperatureUnit", temperature_unit, "temperature_unit"))
-        if temperature_unit != "celsius":
-            raise _ApiError("offline replay supports temperature_unit=celsius only")
-        precipitation_unit = params.last("precipitation_unit") or "mm"
-        if precipitation_unit not in {"mm", "inch"}:
-            raise _ApiError(_decode_error("PrecipitationUnit", precipitation_unit, "precipitation_unit"))
-        if precipitation_unit != "mm":
-            raise _ApiError("offline replay supports precipitation_unit=mm only")
-        timeformat = params.last("timeformat") or "iso8601"
-        if timeformat not in {"iso8601", "unixtime"}:
-            raise _ApiError(_decode_error("Timeformat", timeformat, "timeformat"))
-
-        # 2. Dates (the server validates them before the coordinates).
+        speed_unit, timeformat = _units(params)
         date_ranges = self._date_ranges(params, dataset)
-
-        # 3. Coordinates and time zones.
-        latitudes = _floats(params.values("latitude"), "latitude")
-        longitudes = _floats(params.values("longitude"), "longitude")
-        if not latitudes or not longitudes:
-            raise _ApiError("Parameter 'latitude' and 'longitude' must not be empty")
-        if len(latitudes) != len(longitudes):
-            raise _ApiError("Parameter 'latitude' and 'longitude' must have the same number of elements")
-        for latitude, longitude in zip(latitudes, longitudes, strict=True):
-            if not -90 <= latitude[0] <= 90:
-                raise _ApiError(f"Latitude must be in range of -90 to 90°. Given: {latitude[0]}.")
-            if not -180 <= longitude[0] <= 180:
-                raise _ApiError(f"Longitude must be in range of -180 to 180°. Given: {longitude[0]}.")
-        timezones = params.values("timezone")
-        if len(timezones) > 1 and len(timezones) != len(latitudes):
-            raise _ApiError("Parameter 'latitude' and 'longitude' must have the same number of elements")
-        for tz in timezones:
-            _check_timezone(tz)
-
-        # One answer per (coordinate, date range), paired like the server does.
-        coordinates = list(zip(latitudes, longitudes, strict=True))
-        if len(date_ranges) == 1:
-            pairs = [(c, date_ranges[0]) for c in coordinates]
-        elif len(coordinates) == 1:
-            pairs = [(coordinates[0], r) for r in date_ranges]
-        elif len(date_ranges) == len(coordinates):
-            pairs = list(zip(coordinates, date_ranges, strict=True))
-        else:
-            raise _ApiError(
-                "Parameter 'start_date' and 'end_date' must have the same number of elements as coordinates"
-            )
+        coordinates = _coordinates(params)
+        pairs = _pair(coordinates, date_ranges)
 
         recording = self._index()
         for _coordinate, (start, end) in pairs:
@@ -400,6 +334,79 @@ class _Params:
             if key == name:
                 out.extend(part.strip() for part in value.split(",") if part.strip())
         return out
+
+
+_Coordinate = tuple[tuple[float, str], tuple[float, str]]  # ((latitude, as sent), (longitude, as sent))
+
+
+def _check_supported(params: _Params) -> None:
+    """What this replay cannot serve is a clear 400, not a silently wrong answer."""
+    for name in _UNSUPPORTED_PARAMS:
+        if params.present(name):
+            raise _ApiError(f"offline replay serves hourly data only; parameter '{name}' is not supported")
+    if (params.last("format") or "json") != "json":
+        raise _ApiError("offline replay serves format=json only")
+    models = params.values("models")
+    if any(m not in {"best_match", "auto"} for m in models):
+        raise _ApiError(f"offline replay serves the default model only (models=best_match), got {models}")
+
+
+def _units(params: _Params) -> tuple[str, str]:
+    """(wind speed unit, time format): the server's decode errors first, then what the replay serves."""
+    speed_unit = params.last("wind_speed_unit") or params.last("windspeed_unit") or "kmh"
+    speed_key = "wind_speed_unit" if params.present("wind_speed_unit") else "windspeed_unit"
+    if speed_unit not in {"kmh", "ms", "mph", "kn"}:
+        raise _ApiError(_decode_error("WindspeedUnit", speed_unit, speed_key))
+    if speed_unit not in {"kmh", "ms"}:
+        raise _ApiError(f"offline replay supports wind_speed_unit=kmh or ms only, got {speed_unit!r}")
+    temperature_unit = params.last("temperature_unit") or "celsius"
+    if temperature_unit not in {"celsius", "fahrenheit"}:
+        raise _ApiError(_decode_error("TemperatureUnit", temperature_unit, "temperature_unit"))
+    if temperature_unit != "celsius":
+        raise _ApiError("offline replay supports temperature_unit=celsius only")
+    precipitation_unit = params.last("precipitation_unit") or "mm"
+    if precipitation_unit not in {"mm", "inch"}:
+        raise _ApiError(_decode_error("PrecipitationUnit", precipitation_unit, "precipitation_unit"))
+    if precipitation_unit != "mm":
+        raise _ApiError("offline replay supports precipitation_unit=mm only")
+    timeformat = params.last("timeformat") or "iso8601"
+    if timeformat not in {"iso8601", "unixtime"}:
+        raise _ApiError(_decode_error("Timeformat", timeformat, "timeformat"))
+    return speed_unit, timeformat
+
+
+def _coordinates(params: _Params) -> list[_Coordinate]:
+    """The requested coordinates, checked like the server does, and the time zones (GMT only)."""
+    latitudes = _floats(params.values("latitude"), "latitude")
+    longitudes = _floats(params.values("longitude"), "longitude")
+    if not latitudes or not longitudes:
+        raise _ApiError("Parameter 'latitude' and 'longitude' must not be empty")
+    if len(latitudes) != len(longitudes):
+        raise _ApiError("Parameter 'latitude' and 'longitude' must have the same number of elements")
+    for latitude, longitude in zip(latitudes, longitudes, strict=True):
+        if not -90 <= latitude[0] <= 90:
+            raise _ApiError(f"Latitude must be in range of -90 to 90°. Given: {latitude[0]}.")
+        if not -180 <= longitude[0] <= 180:
+            raise _ApiError(f"Longitude must be in range of -180 to 180°. Given: {longitude[0]}.")
+    timezones = params.values("timezone")
+    if len(timezones) > 1 and len(timezones) != len(latitudes):
+        raise _ApiError("Parameter 'latitude' and 'longitude' must have the same number of elements")
+    for tz in timezones:
+        _check_timezone(tz)
+    return list(zip(latitudes, longitudes, strict=True))
+
+
+def _pair(
+    coordinates: list[_Coordinate], date_ranges: list[tuple[dt.date, dt.date]]
+) -> list[tuple[_Coordinate, tuple[dt.date, dt.date]]]:
+    """One answer per (coordinate, date range), paired like the server does."""
+    if len(date_ranges) == 1:
+        return [(c, date_ranges[0]) for c in coordinates]
+    if len(coordinates) == 1:
+        return [(coordinates[0], r) for r in date_ranges]
+    if len(date_ranges) == len(coordinates):
+        return list(zip(coordinates, date_ranges, strict=True))
+    raise _ApiError("Parameter 'start_date' and 'end_date' must have the same number of elements as coordinates")
 
 
 def _resolve_variable(name: str) -> str:

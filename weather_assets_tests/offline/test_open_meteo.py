@@ -1,4 +1,5 @@
-"""The offline Open-Meteo replay: protocol, errors, injected anomalies, and a reproducible generator."""
+"""The offline Open-Meteo replay against Open-Meteo's documented format (docs/providers/open-meteo.md):
+the client's own requests and normaliser, protocol, errors, injected anomalies, a reproducible generator."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from weather_assets.providers.base import WireRequest
-from weather_assets.providers.open_meteo_replay import (
+from weather_assets.offline.open_meteo import (
     HOURLY_UNITS,
     RECORDED_END,
     RECORDED_START,
@@ -24,10 +24,13 @@ from weather_assets.providers.open_meteo_replay import (
     OpenMeteoReplay,
     recorded_sites,
 )
+from weather_assets.providers import open_meteo
+from weather_assets.providers.base import WireRequest
 from weather_assets.sites.catalog import load_catalog
+from weather_assets_tests.offline.shape import assert_shaped_like, sample
 
 REPO = Path(__file__).resolve().parents[2]
-RECORDED = REPO / "weather_assets" / "providers" / "recorded" / "open_meteo"
+RECORDED = REPO / "weather_assets" / "offline" / "recorded" / "open_meteo"
 CATALOG = {s.id: s for s in load_catalog(REPO / "weather_assets" / "sites" / "sites.yaml")}
 ARCHIVE = "https://archive-api.open-meteo.com/v1/archive"
 FORECAST = "https://api.open-meteo.com/v1/forecast"
@@ -66,6 +69,55 @@ def _coords(*site_ids: str) -> dict[str, str]:
 
 def _bundled(dataset: str, site_id: str) -> dict:
     return json.loads(gzip.decompress((RECORDED / dataset / f"{site_id}.json.gz").read_bytes()))
+
+
+# --- the client's own requests -------------------------------------------------------------------
+
+
+def _client_archive(replay, site_ids, start: dt.date, end: dt.date):
+    """The archive call the client plans for these sites and days, answered by the replay."""
+    (request,) = open_meteo.plan_archive_requests([CATALOG[s] for s in site_ids], start, end)
+    response = replay(WireRequest("GET", open_meteo.ARCHIVE_URL, tuple(request.params())))
+    return response, request
+
+
+def test_the_clients_request_gets_the_documented_multi_location_shape(replay):
+    response, request = _client_archive(replay, ("sydney_au", "berlin_de"), dt.date(2024, 1, 20), dt.date(2024, 1, 21))
+    assert response.status == 200
+    body = json.loads(response.body)
+    documented = sample("open-meteo", "archive_hourly_multi_location.json")
+    # the client also asks for dew_point_2m, which the documented sample did not request
+    assert_shaped_like(body, documented, extra=("dew_point_2m",))
+    assert [list(element) for element in body] == [list(documented[0])] * 2  # key order as the server writes
+    for element in body:
+        assert element["hourly_units"]["wind_speed_10m"] == "m/s"  # the client's wind_speed_unit=ms
+        assert list(element["hourly"]) == ["time", *open_meteo.HOURLY_VARIABLES]
+        assert element["timezone"] == "GMT" and element["utc_offset_seconds"] == 0
+
+
+def test_the_normaliser_reads_the_answer_and_the_injected_values(replay):
+    response, request = _client_archive(replay, ("sydney_au", "berlin_de"), dt.date(2024, 1, 20), dt.date(2024, 1, 20))
+    body = json.loads(response.body)
+    frame = open_meteo.normalise_body(response.body, {}, request.sites)
+    assert frame.height == 48 and frame["site_id"].to_list() == ["sydney_au"] * 24 + ["berlin_de"] * 24
+    sydney = frame.filter(frame["site_id"] == "sydney_au")
+    assert sydney["observed_at"].to_list() == [dt.datetime(2024, 1, 20, h) for h in range(24)]
+    hourly = body[0]["hourly"]
+    assert sydney["temperature_c"].to_list() == hourly["temperature_2m"]
+    assert sydney["wind_speed_ms"].to_list() == hourly["wind_speed_10m"]  # already m/s
+    assert sydney["weather_code"].to_list() == hourly["weather_code"]
+    assert sydney["temperature_c"][5] == 71.3  # the README's impossible value, 2024-01-20T05:00
+    assert 10 < sydney["temperature_c"].filter(sydney["temperature_c"] < 60).mean() < 35  # January in Sydney
+
+    tail, tail_request = _client_archive(replay, ("london_gb",), dt.date(2024, 3, 31), dt.date(2024, 3, 31))
+    london = open_meteo.normalise_body(tail.body, {}, tail_request.sites)
+    assert london["temperature_c"].null_count() == 24  # the archive-lag tail: null, not 0
+
+
+def test_the_same_request_gives_the_same_bytes(replay):
+    first, _ = _client_archive(replay, ("cairo_eg", "tokyo_jp"), dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+    again, _ = _client_archive(OpenMeteoReplay(), ("cairo_eg", "tokyo_jp"), dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+    assert first.body == again.body
 
 
 # --- the protocol ---------------------------------------------------------------------------------
@@ -234,6 +286,16 @@ def test_errors_use_open_meteo_shape_and_text(replay, url, changes, reason):
     assert status == 400
     assert headers["Content-Type"] == "application/json"
     assert body == {"error": True, "reason": reason}
+    assert_shaped_like(body, sample("open-meteo", "error_400_invalid_variable.json"), ordered=True)
+
+
+def test_documented_error_texts_are_the_servers():
+    documented = sample("open-meteo", "error_400_invalid_variable.json")
+    _, body, _ = _get(OpenMeteoReplay(), ARCHIVE, **{**GOOD, "hourly": "tempeture_2m"})
+    assert body == documented
+    out_of_range = sample("open-meteo", "error_400_date_out_of_range.json")["reason"]
+    _, body, _ = _get(OpenMeteoReplay(), ARCHIVE, **{**GOOD, "end_date": "2024-04-02"})
+    assert body["reason"].split(" from ")[0] == out_of_range.split(" from ")[0]
 
 
 @pytest.mark.parametrize(

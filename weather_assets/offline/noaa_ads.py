@@ -1,20 +1,10 @@
-"""Offline NCEI Access Data Service: a pure `Handler` serving SYNTHETIC `daily-summaries` JSON.
+"""Offline NCEI Access Data Service: SYNTHETIC `daily-summaries` JSON from the CDO replay's generator.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes Access Data Service requests here instead of the
-network. There was no network to record from: rows are generated on the fly by the same deterministic
-GHCND generator as the CDO replay (`noaa_cdo_replay.ghcnd_day`), so both NOAA sources agree offline,
-in the documented shape (shared/providers/noaa-cdo.md Part 2): a JSON array of flat objects, one per
-station-day, every value a string, `<TYPE>_ATTRIBUTES` with `includeAttributes=true`, `NAME` /
-`LATITUDE` / `LONGITUDE` / `ELEVATION` with `includeStationName` / `includeStationLocation`.
-Coverage: the bundled catalog's GHCND stations (bare ids, e.g. USW00013723) over 2024-01-01..2024-03-31;
-anything else is `[]`. The oddities are the CDO replay's (a quality-flagged Denver TMAX and an
-impossible unflagged Anchorage TMIN on 2024-03-20).
-
-Served (any path: the service is one endpoint): `dataset=daily-summaries`, `stations` (comma list),
-`startDate` / `endDate` (YYYY-MM-DD, or with a time whose date part is used), `dataTypes`,
-`format=json`, `units=metric`. The service's own error texts are not documented: bad requests get a
-plain-text 400 written by this replay (which also exercises the client's non-JSON error path).
-Pure module: no httpx, no Dagster.
+Rows come from `weather_assets.offline.noaa_cdo.ghcnd_day`, so both NOAA sources agree offline, in the
+documented shape: a JSON array of flat objects, one per station-day, every value a string. Coverage: the
+bundled catalog's GHCND stations (bare ids, e.g. USW00013723) over 2024-01-01..2024-03-31; anything else
+is `[]`. The injected oddities are the CDO replay's (a quality-flagged Denver TMAX and an impossible
+unflagged Anchorage TMIN on 2024-03-20).
 """
 
 from __future__ import annotations
@@ -23,14 +13,14 @@ import datetime as dt
 import json
 from typing import Any
 
-from weather_assets.providers.base import WireRequest, WireResponse
-from weather_assets.providers.noaa_cdo_replay import (
+from weather_assets.offline.noaa_cdo import (
     GHCND_DIVISORS,
     RECORDED_END,
     RECORDED_START,
     catalog_stations,
     ghcnd_day,
 )
+from weather_assets.providers.base import WireRequest, WireResponse
 
 __all__ = ["NoaaAdsReplay"]
 
@@ -56,7 +46,14 @@ def _day(text: str | None, name: str) -> dt.date:
 
 
 class NoaaAdsReplay:
-    """`WireRequest -> WireResponse` for `GET /access/services/data/v1`; stateless, thread-safe."""
+    """`WireRequest -> WireResponse` for `GET /access/services/data/v1`; stateless, thread-safe.
+
+    Any path (the service is one endpoint): `dataset=daily-summaries`, `stations` (comma list), `startDate` /
+    `endDate` (YYYY-MM-DD, or with a time whose date part is used), `dataTypes`, `format=json`,
+    `units=metric`; `<TYPE>_ATTRIBUTES` with `includeAttributes=true`, `NAME` / `LATITUDE` / `LONGITUDE` /
+    `ELEVATION` with `includeStationName` / `includeStationLocation`. The service's error texts are not
+    documented: bad requests get a plain-text 400 of this replay's own (the client's non-JSON error path).
+    """
 
     def __call__(self, request: WireRequest) -> WireResponse:
         try:

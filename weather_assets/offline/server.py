@@ -1,9 +1,9 @@
-"""A real HTTP server on 127.0.0.1 that answers with a pure `Handler`, for tests and benchmarks.
+"""A real HTTP server on 127.0.0.1 that answers with a pure `Handler`, for the tests and the benchmark.
 
-Tests of the HTTP policy need real sockets (timeouts, refused connections, keep-alive), and the
-provider, end-to-end and benchmark suites want the same recorded-payload handlers they use offline.
-`LocalServer(handler)` serves any `WireRequest -> WireResponse` function; `ScriptedHandler` plays a
-list of responses in order (with `Delay` for slow answers) for retry and timeout tests.
+Tests of the HTTP policy need real sockets (timeouts, refused connections, keep-alive), and the provider,
+end-to-end and benchmark suites serve the same replays the offline mode uses. `LocalServer(handler)`
+serves any `WireRequest -> WireResponse` function; `ScriptedHandler` plays a list of responses in order
+(with `Delay` for slow answers) for retry and timeout tests. Standard library only.
 """
 
 from __future__ import annotations

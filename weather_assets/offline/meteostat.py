@@ -1,27 +1,12 @@
-"""Offline Meteostat bulk data: serves synthetic hourly station-year files through the real client code.
+"""Offline Meteostat bulk data: SYNTHETIC hourly station-year files, a deterministic function of (station, hour).
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes Meteostat requests to a `MeteostatReplay` handler
-instead of the network, so the pull, the raw landing, normalisation and validation run exactly as
-online. The handler speaks the bulk protocol for `GET .../hourly/{year}/{station}.csv.gz` (any host,
-any path prefix): 200 with a gzip CSV in the data.meteostat.net layout, or 404 for a station-year
-without data, which is how the real host answers missing files [M1 "Missing Files"] (its 404 body is
-not documented; a short text is served).
-
-The files are SYNTHETIC (there was no network to record from): a deterministic function of
-(station, UTC hour) — no stored data and no randomness — for every Meteostat station of the bundled
-catalog, year 2024 only, rows 2024-01-01T00 .. 2024-03-31T23 UTC: a partial year file, as a live file
-is before the year ends. Other years and stations answer 404. Values are plausible for each site's
-latitude, elevation and season (Jan-Mar), with a diurnal cycle in local solar time, passing weather
-systems, showers, and these documented oddities so the NULL and quarantine paths run offline:
-
-- empty cells: `snwd` and `tsun` always, `wpgt` two hours in three, `coco` often, and every station
-  misses `temp`/`rhum` (and their sources) at 04:00 UTC every 9th day from Jan 1 (11 hours);
-- model gap-fill: at 03:00 UTC every 7th day from Jan 4 (13 hours) the `temp`, `rhum` and `pres` cells carry
-  `_source` = `model` (the normaliser NULLs them);
-- one implausible value: station 72317 (Greensboro) at 2024-03-20T12:00 UTC reports `pres` 10158.0
-  hPa, a decimal slip of 1015.8, which the platform's schema quarantines.
-
-Pure module: no httpx, no Dagster.
+Every Meteostat station of the bundled catalog, 2024 only, rows 2024-01-01T00..2024-03-31T23 UTC (a partial
+year, as a live file is before the year ends); other years and stations answer 404. Injected oddities:
+- empty cells: `snwd`, `tsun` always, `wpgt` two hours in three, `coco` often, and `temp`/`rhum` (with their
+  sources) at 04:00 UTC every 9th day from Jan 1 (11 hours);
+- model gap-fill: `temp`, `rhum`, `pres` with `_source` = `model` at 03:00 UTC every 7th day from Jan 4
+  (13 hours; the normaliser NULLs them);
+- IMPLAUSIBLE: station 72317 (Greensboro) `pres` 10158.0 hPa at 2024-03-20T12:00 UTC (quarantined).
 """
 
 from __future__ import annotations
@@ -34,7 +19,7 @@ import threading
 import zlib
 
 from weather_assets.providers.base import WireRequest, WireResponse
-from weather_assets.sites.catalog import Site, load_catalog
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 __all__ = ["MeteostatReplay", "RECORDED_YEAR", "RECORDED_START", "RECORDED_END", "COLUMNS", "IMPLAUSIBLE"]
 
@@ -56,8 +41,6 @@ _PATH_RE = re.compile(r"(?:^|/)hourly/(\d{4})/([^/]+)\.csv\.gz$")
 
 def bundled_stations() -> dict[str, Site]:
     """Meteostat station id -> the first bundled catalog site that uses it."""
-    from weather_assets.settings import bundled_sites_file
-
     stations: dict[str, Site] = {}
     for site in load_catalog(bundled_sites_file()):
         station = site.stations.get(STATION_KEY)
@@ -69,6 +52,9 @@ def bundled_stations() -> dict[str, Site]:
 class MeteostatReplay:
     """A `Handler` (WireRequest -> WireResponse) answering like data.meteostat.net's bulk files.
 
+    `GET .../hourly/{year}/{station}.csv.gz` (any host, any prefix): 200 with a gzip CSV in the
+    data.meteostat.net layout, or 404 for a station-year without data, as the real host answers missing
+    files [M1 "Missing Files"] (its 404 body is not documented; a short text is served).
     Files are generated on first request and cached for the handler's lifetime. Thread-safe.
     """
 

@@ -1,28 +1,11 @@
-"""Offline WeatherAPI.com: answers `/current.json`, `/history.json` and `/forecast.json` like the API.
+"""Offline WeatherAPI.com: SYNTHETIC `/current.json`, `/history.json` and `/forecast.json`, on the fly.
 
-With `WEATHER_ASSETS_OFFLINE=1` the platform routes WeatherAPI requests to a `WeatherApiReplay` handler
-instead of the network, so the client, raw landing, normalisation and validation run exactly as online.
-The handler speaks the documented protocol (weatherapi.md) on any host: `key` and `q` query parameters,
-`q` as "lat,lon" matched to a site of the bundled catalog, history by LOCAL days `dt`..`end_dt` (at most
-30 days after `dt`), `days` for forecasts, and the documented error bodies
-`{"error": {"code", "message"}}`: 401/1002 without a key, 401/2006 for a key that cannot be one (not 8-64
-characters of [A-Za-z0-9_-]; any other key is accepted), 400/1003 without `q`, 400/1006 for a `q` that is
-no catalog site, 400/1005 for a malformed request, 403/2009 for history outside the recorded days.
-
-The payloads are SYNTHETIC (there was no network to record from): generated on the fly, deterministic
-functions of (site id, UTC instant) with a crude climate per site (latitude, elevation, season, local
-solar time, a few multi-day "weather system" waves) — plausible, not real. Their shape follows the
-documented captures: every `hour[]` object sits on a LOCAL whole hour (so New Delhi's are at :30 UTC),
-24 per local day (23/25 on DST change days), `current` is updated on quarter hours. Served ranges:
-history for the local days overlapping UTC 2024-01-01..2024-03-31 (2023-12-31..2024-04-01 local);
-current conditions and forecasts as of RECORDED_CLOCK (2024-03-24T06:00Z), whatever the real time.
-
-Injected oddities, so the NULL and quarantine paths run offline:
-- `buenos_aires_ar` answers without `dewpoint_c`/`dewpoint_f` everywhere, like the older payloads the
-  doc describes (quirk 3): dew point lands as NULL.
-- `cairo_eg` reports an implausible `temp_c` of 61.5 at 2024-03-20 12:00 UTC (in history): the schema
-  quarantines that row.
-Pure module: no httpx, no Dagster.
+Deterministic functions of (site id, UTC instant) with a crude climate per catalog site, shaped like the
+documented captures: every `hour[]` object sits on a LOCAL whole hour (New Delhi's at :30 UTC), 24 per
+local day (23/25 on DST change days); `current` updates on quarter hours. History covers the local days
+overlapping UTC 2024-01-01..2024-03-31; current conditions and forecasts are as of RECORDED_CLOCK.
+Injected: NO_DEWPOINT_SITE (buenos_aires_ar) answers without `dewpoint_c`/`dewpoint_f` like older payloads
+(dew point lands NULL); IMPLAUSIBLE: cairo_eg `temp_c` 61.5 at 2024-03-20 12:00 UTC in history (quarantined).
 """
 
 from __future__ import annotations
@@ -36,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireResponse
-from weather_assets.sites.catalog import Site
+from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 
 __all__ = [
     "HISTORY_FIRST_LOCAL_DAY",
@@ -90,13 +73,17 @@ def _json_response(status: int, payload: Any) -> WireResponse:
 
 
 class WeatherApiReplay:
-    """A `Handler` (WireRequest -> WireResponse) answering like WeatherAPI.com. Stateless, thread-safe."""
+    """A `Handler` (WireRequest -> WireResponse) answering like WeatherAPI.com. Stateless, thread-safe.
+
+    Any host: `key` and `q` query parameters, `q` as "lat,lon" matched to a catalog site, history by LOCAL
+    days `dt`..`end_dt` (at most 30 days after `dt`), `days` for forecasts, and the documented error bodies
+    `{"error": {"code", "message"}}`: 401/1002 without a key, 401/2006 for a key that cannot be one (not
+    8-64 characters of [A-Za-z0-9_-]; any other key is accepted), 400/1003 without `q`, 400/1006 for a `q`
+    that is no catalog site, 400/1005 for a malformed request, 403/2009 for history outside the recording.
+    """
 
     def __init__(self, sites: Sequence[Site] | None = None, clock: dt.datetime = RECORDED_CLOCK) -> None:
         if sites is None:
-            from weather_assets.settings import bundled_sites_file
-            from weather_assets.sites.catalog import load_catalog
-
             sites = load_catalog(bundled_sites_file())
         self.sites = tuple(sites)
         self.clock = clock.astimezone(dt.UTC)
