@@ -1,4 +1,4 @@
-"""The canonical hourly observation contract (DESIGN.md §2) as a pandera model on polars.
+"""The canonical hourly observation contract (docs/design.md §2) as a pandera model on polars.
 
 `split_valid` validates an eager frame with `lazy=True` so every failing row is found in one pass,
 then splits it: valid rows go on, failing rows become reject records naming the failed checks. A
@@ -128,11 +128,6 @@ class ValidationOutcome:
     valid: pl.DataFrame
     # One row per rejected input row: its index, the failed check(s), column(s), value(s), the row as JSON.
     rejected: pl.DataFrame
-
-    @property
-    def reject_rate(self) -> float:
-        total = self.valid.height + self.rejected.height
-        return self.rejected.height / total if total else 0.0
 
 
 REJECT_SCHEMA = {

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
+
+from weather_assets.window import Window
 
 OBSERVATIONS = "observations"
 REJECTED = "rejected_observations"
@@ -34,6 +36,29 @@ def write_day(lake_dir: Path, table: str, source: str, day: dt.date, df: pl.Data
     return path
 
 
+def snapshot_dir(lake_dir: Path, table: str, source: str, issued_at: dt.datetime) -> Path:
+    """Snapshots (forecasts, current conditions) are keyed by the hour they were taken, not by day."""
+    return lake_dir / table / f"source={source}" / f"issued_at={issued_at:%Y-%m-%dT%H%MZ}"
+
+
+def write_snapshot(lake_dir: Path, table: str, source: str, issued_at: dt.datetime, df: pl.DataFrame) -> Path:
+    path = snapshot_dir(lake_dir, table, source, issued_at) / "data.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".data.{os.getpid()}.tmp")
+    df.drop("source").write_parquet(tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def newest_snapshot(lake_dir: Path, table: str, source: str) -> tuple[dt.datetime, Path] | None:
+    """(issued_at, file) of the source's newest snapshot, or None if it has none."""
+    found = sorted((lake_dir / table / f"source={source}").glob("issued_at=*"))
+    if not found:
+        return None
+    issued_at = dt.datetime.strptime(found[-1].name.removeprefix("issued_at="), "%Y-%m-%dT%H%MZ")
+    return issued_at, found[-1] / "data.parquet"
+
+
 def files_for_days(lake_dir: Path, table: str, sources: Iterable[str], days: Iterable[dt.date]) -> list[Path]:
     """The existing files of `sources` for `days`, by source then day."""
     days = sorted(days)
@@ -42,3 +67,83 @@ def files_for_days(lake_dir: Path, table: str, sources: Iterable[str], days: Ite
 
 def missing_days(lake_dir: Path, table: str, source: str, days: Iterable[dt.date]) -> list[dt.date]:
     return [d for d in days if not day_path(lake_dir, table, source, d).exists()]
+
+
+# --- Merging a validated window into the day files ---------------------------------------------------
+# A history run replaces, in each day file of its window, the rows of the sites it covers; the rows of
+# other sites stay. Each site-day's rows come from the newest pull that covered it.
+
+RESPONSE_COLUMN = "_pull_run"  # which run's pull a normalised row came from
+
+
+def partition_day(time_column: str) -> pl.Expr:
+    """The partition day of a row: the UTC date of a timestamp, or the date itself (daily rows)."""
+    column = pl.col(time_column)
+    return column if time_column == "date" else column.dt.date()
+
+
+def newest_response_rows(
+    frame: pl.DataFrame,
+    owners: Mapping[tuple[dt.date, str], str],
+    scope: Sequence[str],
+    time_column: str = "observed_at",
+) -> pl.DataFrame:
+    """Rows of the sites in `scope`, each site-day from the pull (`RESPONSE_COLUMN`) that `owners` names
+    for it — all of that pull's rows: a provider may spread a site-day over pages or datasets (NOAA
+    GHCND and PRECIP_HLY, CDO pages, one OpenWeatherMap call per hour). De-duplicating within one pull
+    is the normaliser's job, and the schema's unique-key check quarantines any duplicate left."""
+    wanted = set(scope)
+    chosen = pl.DataFrame(
+        [(day, site, run) for (day, site), run in owners.items() if site in wanted],
+        schema={"_day": pl.Date, "site_id": pl.String, RESPONSE_COLUMN: pl.String},
+        orient="row",
+    )
+    return (
+        frame.with_columns(partition_day(time_column).alias("_day"))
+        .join(chosen, on=["_day", "site_id", RESPONSE_COLUMN], how="semi", maintain_order="left")
+        .drop("_day", RESPONSE_COLUMN)
+    )
+
+
+def rows_by_day(
+    frame: pl.DataFrame, days: Sequence[dt.date], time_column: str = "observed_at"
+) -> dict[dt.date, pl.DataFrame]:
+    """`frame`'s rows for each of `days`, in frame order (an empty frame for a day without rows), in one
+    pass: filtering per day would scan the whole window once per day (quadratic in its length)."""
+    empty = frame.clear()
+    if frame.height == 0:
+        return dict.fromkeys(days, empty)
+    groups = frame.with_columns(partition_day(time_column).alias("_day")).partition_by(
+        "_day", as_dict=True, include_key=False, maintain_order=True
+    )
+    return {day: groups.get((day,), empty) for day in days}
+
+
+def with_other_sites(
+    lake_dir: Path, table: str, source: str, day: dt.date, new: pl.DataFrame, scope: Sequence[str]
+) -> pl.DataFrame:
+    """The day's rows to write: `new` plus the rows already in the day file for sites outside `scope`."""
+    path = day_path(lake_dir, table, source, day)
+    if not path.exists():
+        return new
+    kept = pl.read_parquet(path).filter(~pl.col("site_id").is_in(list(scope)))
+    if kept.height == 0:
+        return new
+    return pl.concat([kept, new.drop([c for c in ("source", "date") if c in new.columns])], how="diagonal_relaxed")
+
+
+def read_window(lake_dir: Path, table: str, source: str, window: Window, columns: Sequence[str]) -> pl.DataFrame:
+    """The window's rows of one source as written, in `columns`: the source comes from the path, and so
+    does a daily file's `date` (one file per observation day)."""
+    paths = [day_path(lake_dir, table, source, d) for d in window.days]
+    if "date" in columns:
+        written = pl.concat(
+            [
+                pl.read_parquet(path).with_columns(pl.lit(day).alias("date"))
+                for path, day in zip(paths, window.days, strict=True)
+            ],
+            how="diagonal_relaxed",
+        )
+    else:
+        written = pl.read_parquet(paths, hive_partitioning=False)
+    return written.with_columns(pl.lit(source).alias("source")).select(list(columns))

@@ -19,9 +19,12 @@ import datetime as dt
 import gzip
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from weather_assets.sites.catalog import Site
+from weather_assets.window import Window
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +44,14 @@ def land_response(
     root: Path,
     provider: str,
     dataset: str,
-    window: tuple[dt.date, dt.date],
+    window: Window,
     run_id: str,
     index: int,
     body: bytes,
     meta: dict[str, Any],
 ) -> LandedResponse:
     """Store one response body verbatim plus its metadata; return where it went."""
-    folder = root / provider / dataset / f"{window[0]}_{window[1]}" / run_id
+    folder = root / provider / dataset / f"{window.first}_{window.last}" / run_id
     body_path = folder / f"{index:04d}.json.gz"
     _atomic_write(body_path, gzip.compress(body, compresslevel=6, mtime=0))
     _atomic_write(folder / f"{index:04d}.meta.json", json.dumps(meta, indent=2, default=str).encode())
@@ -67,9 +70,7 @@ def write_partition_index(
     path = root / provider / dataset / "_partitions" / f"{_key(day)}.json"
     _atomic_write(
         path,
-        json.dumps(
-            {"key": _key(day), "run_id": run_id, "responses": entries}, indent=2, default=str
-        ).encode(),
+        json.dumps({"key": _key(day), "run_id": run_id, "responses": entries}, indent=2, default=str).encode(),
     )
     return path
 
@@ -91,3 +92,58 @@ def read_partition_index(root: Path, provider: str, dataset: str, day: dt.date |
 
 def read_body(landed: LandedResponse) -> bytes:
     return gzip.decompress(landed.body_path.read_bytes())
+
+
+def sites_meta(sites: Sequence[Site]) -> list[dict[str, Any]]:
+    """The sites a response was requested for, as landed in its metadata."""
+    return [
+        {
+            "id": s.id,
+            "name": s.name,
+            "latitude": s.latitude,
+            "longitude": s.longitude,
+            "timezone": s.timezone,
+            "elevation_m": s.elevation_m,
+            "stations": dict(s.stations),
+        }
+        for s in sites
+    ]
+
+
+def sites_of(meta: Mapping[str, Any]) -> list[Site]:
+    """The sites a landed response was requested for, in request order (the catalog may have moved on)."""
+    return [
+        Site(
+            id=s["id"],
+            name=s["name"],
+            latitude=s["latitude"],
+            longitude=s["longitude"],
+            timezone=s["timezone"],
+            elevation_m=s.get("elevation_m"),
+            stations=s.get("stations") or {},
+        )
+        for s in meta["sites"]
+    ]
+
+
+def add_to_day_index(
+    root: Path, provider: str, dataset: str, day: dt.date, new: list[LandedResponse]
+) -> list[LandedResponse]:
+    """The day's responses after a site-scoped pull: the earlier ones it does not wholly supersede, then `new`."""
+    try:
+        previous = read_partition_index(root, provider, dataset, day)
+    except MissingRawData:
+        previous = []
+    pulled = {s["id"] for entry in new for s in entry.meta["sites"]}
+    kept = [e for e in previous if {s["id"] for s in e.meta["sites"]} - pulled]
+    return kept + new
+
+
+def newest_pulls(index: Mapping[dt.date, Sequence[LandedResponse]]) -> dict[tuple[dt.date, str], str]:
+    """(day, site id) -> the run whose pull last covered that site-day (index entries are in landing order)."""
+    owner: dict[tuple[dt.date, str], str] = {}
+    for day, entries in index.items():
+        for entry in entries:
+            for site in entry.meta["sites"]:
+                owner[(day, site["id"])] = entry.meta["run_id"]
+    return owner

@@ -1,6 +1,6 @@
 """Warehouse writes: each replaces a slice of a table in one DuckDB transaction.
 
-`BEGIN; DELETE the slice; INSERT; COMMIT` on one connection (DESIGN.md §1): re-running a partition
+`BEGIN; DELETE the slice; INSERT; COMMIT` on one connection (docs/design.md §1): re-running a partition
 gives the same rows, and a failure anywhere before COMMIT rolls back to the previous rows. SQL lives
 in `sql/*.sql`, parameterised; no identifier is ever built from input.
 
@@ -25,6 +25,7 @@ import duckdb
 import polars as pl
 
 from weather_assets.sites.catalog import Site
+from weather_assets.window import Window
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def sql(name: str) -> str:
 
 
 # DuckDB allows one process to hold the file for writing. Dagster serializes our writers (pool
-# duckdb_warehouse, DESIGN.md §5); a process outside it (the CLI, a shell) can still hold the file for a
+# duckdb_warehouse, docs/design.md §5); a process outside it (the CLI, a shell) can still hold the file for a
 # moment, so a connect waits for it up to this long, as dbt-duckdb's `retries` do for dbt.
 LOCK_WAIT_S = 120.0
 _LOCKED = "Could not set lock"
@@ -96,63 +97,64 @@ def _count(result: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+def _scope(window: Window, sources: Sequence[str], sites: Sequence[str] | None) -> dict[str, object]:
+    """The parameters of a windowed replace: `$start`, `$end`, `$sources`, `$sites` (NULL: every site)."""
+    return {**window.sql_params(), "sites": None if sites is None else list(sites), "sources": list(sources)}
+
+
 def replace_observations_window(
     con: duckdb.DuckDBPyConnection,
-    start: dt.datetime,
-    end: dt.datetime,
+    window: Window,
     files: Sequence[Path],
     sources: Sequence[str],
     sites: Sequence[str] | None = None,
 ) -> tuple[int, int]:
-    """Replace the observations of `sources` in [start, end) with the lake `files`; with `sites`, only
-    those sites' rows (the lake rows of other sites are not loaded, their warehouse rows not touched).
+    """Replace the observations of `sources` in the window's hours with the lake `files`; with `sites`,
+    only those sites' rows (the lake rows of other sites are not loaded, their warehouse rows not touched).
     Other sources' rows are never touched: each provider's loads are independent.
 
     Returns (rows deleted, rows inserted).
     """
-    window = {"start": start, "end": end, "sites": None if sites is None else list(sites), "sources": list(sources)}
+    scope = _scope(window, sources, sites)
     with transaction(con):
-        deleted = _count(con.execute(sql("delete_observations_window"), window))
+        deleted = _count(con.execute(sql("delete_observations_window"), scope))
         inserted = 0
         if files:
             inserted = _count(
-                con.execute(sql("insert_observations_from_lake"), {**window, "files": [str(f) for f in files]})
+                con.execute(sql("insert_observations_from_lake"), {**scope, "files": [str(f) for f in files]})
             )
     return deleted, inserted
 
 
 def replace_rejected_window(
     con: duckdb.DuckDBPyConnection,
-    start: dt.date,
-    end: dt.date,
+    window: Window,
     files: Sequence[Path],
     sources: Sequence[str],
     sites: Sequence[str] | None = None,
 ) -> int:
-    """Replace the quarantined rows of `sources` in partitions [start, end) with the lake `files` (only
+    """Replace the quarantined rows of `sources` in the window's partitions with the lake `files` (only
     `sites`'s if given)."""
-    scope = {"sites": None if sites is None else list(sites), "sources": list(sources)}
+    scope = _scope(window, sources, sites)
     with transaction(con):
-        con.execute(sql("delete_rejected_observations_window"), {"start_date": start, "end_date": end, **scope})
+        con.execute(sql("delete_rejected_observations_window"), scope)
         if not files:
             return 0
-        return _count(
-            con.execute(sql("insert_rejected_observations_from_lake"), {"files": [str(f) for f in files], **scope})
-        )
+        insert = {"files": [str(f) for f in files], "sources": scope["sources"], "sites": scope["sites"]}
+        return _count(con.execute(sql("insert_rejected_observations_from_lake"), insert))
 
 
 def replace_daily_window(
     con: duckdb.DuckDBPyConnection,
-    first: dt.date,
-    last: dt.date,
+    window: Window,
     files: Sequence[Path],
     rejected_files: Sequence[Path],
     sources: Sequence[str],
     sites: Sequence[str] | None = None,
 ) -> tuple[int, int, int]:
-    """Replace the daily rows and quarantined daily rows of `sources` on days [first, last] in ONE
+    """Replace the daily rows and quarantined daily rows of `sources` on the window's days in ONE
     transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
-    scope = {"first": first, "last": last, "sites": None if sites is None else list(sites), "sources": list(sources)}
+    scope = _scope(window, sources, sites)
     with transaction(con):
         deleted = _count(con.execute(sql("delete_daily_observations_window"), scope))
         con.execute(sql("delete_rejected_daily_observations_window"), scope)

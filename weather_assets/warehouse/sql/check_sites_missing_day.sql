@@ -1,5 +1,5 @@
 -- Active sites among $sites (the sites $source serves; NULL: every site) with no observation from
--- $source on the UTC day $day.
+-- $source on the UTC day [$start, $end).
 SELECT s.site_id
 FROM sites AS s
 WHERE s.active
@@ -7,6 +7,6 @@ WHERE s.active
   AND NOT EXISTS (
       SELECT 1 FROM observations AS o
       WHERE o.site_id = s.site_id AND o.source = $source
-        AND o.observed_at >= $day::TIMESTAMP AND o.observed_at < $day::TIMESTAMP + INTERVAL 1 DAY
+        AND o.observed_at >= $start AND o.observed_at < $end
   )
 ORDER BY s.site_id;

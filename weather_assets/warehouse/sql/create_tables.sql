@@ -1,4 +1,4 @@
--- Warehouse tables (DESIGN.md §2). Names and columns are a contract with users' queries.
+-- Warehouse tables (docs/design.md §2). Names and columns are a contract with users' queries.
 -- Idempotent: safe to run before every write.
 
 CREATE TABLE IF NOT EXISTS sites (

@@ -1,6 +1,6 @@
--- Remove the quarantined daily rows of the partitions [$first, $last] before they are re-inserted:
+-- Remove the quarantined daily rows of the partitions [$start, $end) before they are re-inserted:
 -- the sources in $sources, the sites in $sites (NULL: every site).
 DELETE FROM rejected_daily_observations
-WHERE partition_date >= $first AND partition_date <= $last
+WHERE partition_date >= $start::DATE AND partition_date < $end::DATE
   AND list_contains($sources::VARCHAR[], source)
   AND ($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site_id));

@@ -1,0 +1,6 @@
+-- Quarantined hourly and daily rows of the partitions [$start, $end).
+SELECT
+    (SELECT count(*) FROM rejected_observations
+     WHERE partition_date >= $start::DATE AND partition_date < $end::DATE) AS hourly,
+    (SELECT count(*) FROM rejected_daily_observations
+     WHERE partition_date >= $start::DATE AND partition_date < $end::DATE) AS daily;
