@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from weather_assets.defs.automation import history_job_name, range_request
-from weather_assets.defs.ingest import endpoint_url
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
 from weather_assets.warehouse import writer
+from weather_assets.window import Window, newest_complete_day
 
 RECENT_DAYS = 7
 
@@ -46,54 +46,44 @@ def preflight(url: str, timeout_s: float = 3.0) -> None:
         ) from None
 
 
-def recent_range(settings: Settings, provider: str, days: int) -> tuple[dt.date, dt.date]:
+def recent_window(settings: Settings, provider: str, days: int) -> Window | None:
+    """The last `days` complete days of `provider` (None: none after WEATHER_ASSETS_START_DATE yet)."""
     now = RECORDED_CLOCK if settings.offline else dt.datetime.now(dt.UTC)
-    last = now.date() - dt.timedelta(days=PROVIDERS[provider].history.lag_days)
-    return max(settings.start_date, last - dt.timedelta(days=days - 1)), last
+    newest = newest_complete_day(now, PROVIDERS[provider].history.lag_days)
+    return Window.trailing(newest, days, settings.start_date)
 
 
-def run_history(settings: Settings, provider: str, first: dt.date, last: dt.date) -> dg.ExecuteInProcessResult:
+def run_history(settings: Settings, provider: str, window: Window) -> dg.ExecuteInProcessResult:
     from weather_assets.definitions import build_defs
 
     spec = PROVIDERS[provider]
-    if first < settings.start_date:
+    if window.first < settings.start_date:
         raise SettingsError(
-            f"{first} is before the first partition {settings.start_date}; set WEATHER_ASSETS_START_DATE earlier"
+            f"{window.first} is before the first partition {settings.start_date}; set WEATHER_ASSETS_START_DATE earlier"
         )
     if not settings.offline:
-        preflight(endpoint_url(spec, spec.history, settings))
+        preflight(settings.endpoint_url(spec, spec.history))
     job = build_defs(settings).resolve_job_def(history_job_name(spec))
-    request = range_request(job.name, first, last, run_key="cli")
+    request = range_request(job.name, window, run_key="cli")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     return job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
 
 
-def summary(settings: Settings, first: dt.date, last: dt.date) -> str:
+def summary(settings: Settings, window: Window) -> str:
     con = writer.connect(settings.duckdb_path, read_only=True)
     try:
-        window = {"s": dt.datetime.combine(first, dt.time()), "e": dt.datetime.combine(last, dt.time.max)}
-        per_source = con.execute(
-            "SELECT source, count(*), count(DISTINCT site_id), count(DISTINCT observed_at::DATE) FROM observations "
-            "WHERE observed_at BETWEEN $s AND $e GROUP BY source ORDER BY source",
-            window,
-        ).fetchall()
-        daily = con.execute(
-            "SELECT source, count(*), count(DISTINCT site_id) FROM daily_observations "
-            "WHERE date BETWEEN $s::DATE AND $e::DATE GROUP BY source ORDER BY source",
-            window,
-        ).fetchall()
-        rejects, daily_rejects = (
-            con.execute(
-                f"SELECT count(*) FROM {table} WHERE partition_date BETWEEN $s::DATE AND $e::DATE",  # noqa: S608
-                window,
-            ).fetchall()[0][0]
-            for table in ("rejected_observations", "rejected_daily_observations")
-        )
-        mart = con.execute("SELECT count(*) FROM marts.daily_site_weather").fetchall()[0][0]
+        params = window.sql_params()
+        per_source = con.execute(writer.sql("summarize_observations_by_source"), params).fetchall()
+        daily = con.execute(writer.sql("summarize_daily_observations_by_source"), params).fetchall()
+        rejects, daily_rejects = con.execute(writer.sql("count_rejected_rows"), params).fetchall()[0]
+        mart = con.execute(writer.sql("count_daily_site_weather")).fetchall()[0][0]
     finally:
         con.close()
     mode = "OFFLINE (recorded payloads)" if settings.offline else "live"
-    lines = [f"\nweather_assets: {first} .. {last} ({mode})", f"  warehouse          {settings.duckdb_path}"]
+    lines = [
+        f"\nweather_assets: {window.first} .. {window.last} ({mode})",
+        f"  warehouse          {settings.duckdb_path}",
+    ]
     lines += [
         f"  observations       {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
         for source, rows, sites, days in per_source
@@ -140,26 +130,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-        if args.provider is not None and args.provider not in settings.providers:
-            why = dict(settings.disabled).get(args.provider, "not enabled")
-            raise SettingsError(f"provider {args.provider} is disabled: {why}")
-        chosen = (
-            [args.provider] if args.provider else [p for p in settings.providers if PROVIDERS[p].history is not None]
-        )
-        ranges = {
-            p: recent_range(settings, p, args.days) if args.command == "run" else (args.start, args.end) for p in chosen
-        }
-        for first, last in ranges.values():
-            if last < first:
-                raise SettingsError(f"--end {last} is before --start {first}")
+        windows = _windows(settings, args)
     except SettingsError as exc:
         print(f"weather-assets: {exc}", file=sys.stderr)
         return 2
     failed, unreachable = [], []
-    for provider, (first, last) in ranges.items():
-        print(f"weather-assets: {provider}: loading {first} .. {last}", file=sys.stderr)
+    for provider, window in windows.items():
+        print(f"weather-assets: {provider}: loading {window.first} .. {window.last}", file=sys.stderr)
         try:
-            result = run_history(settings, provider, first, last)
+            result = run_history(settings, provider, window)
         except (SettingsError, Unreachable) as exc:
             print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
             unreachable.append(provider)
@@ -168,18 +147,35 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(provider)
             for line in _failure_lines(provider, result):
                 print(line, file=sys.stderr)
-    loaded = [p for p in ranges if p not in failed and p not in unreachable]
+    loaded = [windows[p] for p in windows if p not in failed and p not in unreachable]
     if not loaded:
         return 2 if unreachable and not failed else 1
-    first = min(ranges[p][0] for p in loaded)
-    last = max(ranges[p][1] for p in loaded)
-    print(summary(settings, first, last))
+    print(summary(settings, Window(min(w.first for w in loaded), max(w.last for w in loaded))))
     if failed or unreachable:
         print(
             f"weather-assets: FAILED: {', '.join(failed + unreachable)} (the other providers loaded)", file=sys.stderr
         )
         return 1
     return 0
+
+
+def _windows(settings: Settings, args: argparse.Namespace) -> dict[str, Window]:
+    """The window each chosen provider loads: its recent days (`run`) or the range asked for (`history`)."""
+    if args.provider is not None and args.provider not in settings.providers:
+        why = dict(settings.disabled).get(args.provider, "not enabled")
+        raise SettingsError(f"provider {args.provider} is disabled: {why}")
+    chosen = [args.provider] if args.provider else [p for p in settings.providers if PROVIDERS[p].history is not None]
+    if args.command == "history":
+        if args.end < args.start:
+            raise SettingsError(f"--end {args.end} is before --start {args.start}")
+        return dict.fromkeys(chosen, Window(args.start, args.end))
+    windows = {p: recent_window(settings, p, args.days) for p in chosen}
+    for provider, window in windows.items():
+        if window is None:
+            raise SettingsError(
+                f"{provider}: no complete day after WEATHER_ASSETS_START_DATE {settings.start_date} yet"
+            )
+    return windows
 
 
 if __name__ == "__main__":

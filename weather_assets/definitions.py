@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from weather_assets.defs import automation, ingest, metrics, resources, sensors, warehouse
+from weather_assets.defs import (
+    automation,
+    ingest,
+    metrics,
+    resources,
+    sensors,
+    snapshots,
+    warehouse,
+    warehouse_checks,
+)
 from weather_assets.settings import Settings
 
 
@@ -16,7 +25,9 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         resources.build_defs(settings),
         ingest.build_defs(settings),
+        snapshots.build_defs(settings),
         warehouse.build_defs(settings),
+        warehouse_checks.build_defs(settings),
         metrics.build_defs(settings),
         automation.build_defs(settings),
         sensors.build_defs(settings),

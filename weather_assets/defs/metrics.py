@@ -1,18 +1,10 @@
-"""The metrics layer: dbt models over the warehouse, loaded as Dagster assets (STYLE.md pattern 5).
+"""The metrics layer: the dbt project's models as Dagster assets (`<schema>/<model>`, group metrics).
 
-Incremental models (`config.materialized:incremental`: daily_site_weather, rolling_site_weather,
-station_completeness, provider_consensus, weather_anomalies) are one partitioned `@dbt_assets` that
-passes its UTC partition window to dbt as `min_date`/`max_date`; every other model (staging and
-intermediate views, forecast_skill) is a second, unpartitioned `@dbt_assets`. Both write the DuckDB
-file, so both take the warehouse pool. dbt tests arrive as asset checks on the model they test, and
-every model carries `AutomationCondition.eager()`.
-
-After a build of `marts/daily_site_weather`, its materialization carries a small chart (temperature
-band and precipitation of the latest weeks, one panel per site) as Markdown with an embedded PNG,
-which the Dagster UI renders in the materialization's metadata.
-
-Importing this module needs no manifest: the `@dbt_assets` are built in a cached factory called
-from `build_defs`, after the install/test path has run `dbt parse`.
+Incremental models are one partitioned `@dbt_assets` given its UTC partition window as dbt vars
+(`Window.dbt_vars`); every other model is a second, unpartitioned `@dbt_assets`. Both write the
+warehouse, so both take its pool; dbt tests arrive as asset checks. A build of
+`marts/daily_site_weather` carries a chart of the latest weeks in its metadata. Importing this module
+needs no manifest: the assets are built in a cached factory after `dbt parse` has run.
 """
 
 # No `from __future__ import annotations`: Dagster reads the run-config class from the asset
@@ -36,9 +28,15 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from packaging import version
 
 from weather_assets.dbt_project import dbt_project
-from weather_assets.defs.automation import unpartitioned_downstream_condition
-from weather_assets.defs.common import METRICS_GROUP, WAREHOUSE_POOL, daily_partitions
+from weather_assets.defs.common import (
+    METRICS_GROUP,
+    WAREHOUSE_POOL,
+    daily_partitions,
+    partition_window,
+    unpartitioned_downstream_condition,
+)
 from weather_assets.settings import Settings
+from weather_assets.window import Window
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
@@ -82,7 +80,7 @@ class WeatherDbtTranslator(DagsterDbtTranslator):
 def dbt_build_args(
     *,
     duckdb_path: Path | str,
-    time_window: dg.TimeWindow | None = None,
+    window: Window | None = None,
     full_refresh: bool = False,
 ) -> list[str]:
     """`dbt build` arguments for one invocation.
@@ -93,9 +91,8 @@ def dbt_build_args(
     every day, so it drops the window instead of rebuilding the table with one window's rows.
     """
     dbt_vars: dict[str, str] = {"duckdb_path": str(Path(duckdb_path).absolute())}
-    if time_window is not None and not full_refresh:
-        dbt_vars["min_date"] = time_window.start.date().isoformat()
-        dbt_vars["max_date"] = time_window.end.date().isoformat()
+    if window is not None and not full_refresh:
+        dbt_vars.update(window.dbt_vars())
     args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True)]
     if full_refresh:
         args.append("--full-refresh")
@@ -346,7 +343,7 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
         runs as one dbt invocation)."""
         args = dbt_build_args(
             duckdb_path=duckdb_path,
-            time_window=context.partition_time_window,
+            window=partition_window(context),
             full_refresh=config.full_refresh,
         )
         yield from stream_with_row_counts(

@@ -1,17 +1,12 @@
-"""Sensors: the site catalog, and alerts on failed runs and failed ERROR-severity checks.
+"""Sensors, all RUNNING by default (the platform runs itself):
 
-- `site_catalog_sensor` keeps a content hash of WEATHER_ASSETS_SITES_FILE as its cursor. A tick with
-  no change launches nothing. Added sites (or sites whose coordinates moved) get their history
-  loaded from WEATHER_ASSETS_START_DATE in one run per provider, narrowed to those sites (run config
-  `sites`, see `defs/ingest.py` SiteScope): existing sites' rows are not touched. Removed sites
-  re-materialize `warehouse/sites`, which flags them inactive (their history stays); the pulls read
-  the catalog, so they are not pulled any more. An invalid catalog fails the tick with the
-  validation error and launches nothing (the cursor stays, so the fixed file is picked up).
-- `run_failure_alert_sensor` and `asset_check_failure_alert_sensor` post a Slack-compatible message
-  (`{"text", "blocks"}`) to WEATHER_ASSETS_ALERT_WEBHOOK_URL when it is set, and log it otherwise.
-  Each names the asset(s), partition(s), site(s) and UI paths; never a secret.
-
-All are RUNNING by default: the platform runs itself.
+- `site_catalog_sensor`: keeps a content hash of WEATHER_ASSETS_SITES_FILE as its cursor. Added or moved
+  sites get their history loaded from WEATHER_ASSETS_START_DATE, one run per provider narrowed to those
+  sites (`SiteScope`); removed sites are flagged inactive in `warehouse/sites` (their history stays). An
+  invalid catalog fails the tick with the validation error and launches nothing.
+- `run_failure_alert_sensor`, `asset_check_failure_alert_sensor`: post a Slack-compatible message naming
+  the asset(s), partition(s), site(s) and UI paths (never a secret) to WEATHER_ASSETS_ALERT_WEBHOOK_URL,
+  or log it when that is unset.
 """
 
 from __future__ import annotations
@@ -26,13 +21,22 @@ from typing import Any
 
 import dagster as dg
 
-from weather_assets.defs.automation import EXECUTOR, SITES_KEY, history_job, newest_complete_day, range_request
+from weather_assets.defs.automation import EXECUTOR, history_job, range_request
+from weather_assets.defs.common import (
+    FAILING_SITES_THRESHOLD,
+    HOURLY,
+    OBSERVATIONS_KEY,
+    REJECTED_OBSERVATIONS_KEY,
+    SITES_KEY,
+    history_providers,
+    raw_key,
+    validated_key,
+)
 from weather_assets.defs.resources import AlertWebhook
-from weather_assets.defs.warehouse import FAILING_SITES_THRESHOLD
 from weather_assets.providers.base import RECORDED_CLOCK
-from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import CatalogError, Site, load_catalog
+from weather_assets.window import Window, newest_complete_day
 
 SITE_CATALOG_JOB = "site_catalog_job"
 CATALOG_TAG = "weather_assets/site_catalog"
@@ -84,12 +88,7 @@ def diff_catalog(before: Mapping[str, str], after: Mapping[str, str]) -> Catalog
 
 def site_scope_config(provider: str, sites: Sequence[str]) -> dict[str, Any]:
     """Run config narrowing a history run to `sites`: the pull, its validation and both warehouse tables."""
-    keys = [
-        dg.AssetKey(["raw", provider]),
-        dg.AssetKey(["observations", provider]),
-        dg.AssetKey(["warehouse", "observations"]),
-        dg.AssetKey(["warehouse", "rejected_observations"]),
-    ]
+    keys = [raw_key(provider), validated_key(HOURLY.table, provider), OBSERVATIONS_KEY, REJECTED_OBSERVATIONS_KEY]
     return {"ops": {key.to_python_identifier(): {"config": {"sites": list(sites)}} for key in keys}}
 
 
@@ -105,7 +104,7 @@ def build_site_catalog_sensor(
 ) -> dg.SensorDefinition:
     """`clock` (tests) replaces the wall clock that decides the newest complete day to load."""
     now_fn = clock or (lambda: _now(settings))
-    specs = [PROVIDERS[name] for name in settings.providers if PROVIDERS[name].history is not None]
+    specs = history_providers(settings)
     jobs = [history_job(spec, settings) for spec in specs]
 
     @dg.sensor(
@@ -149,15 +148,14 @@ def build_site_catalog_sensor(
             now = now_fn()
             by_id = {site.id: site for site in catalog}
             for spec, job in zip(specs, jobs, strict=True):
-                newest = newest_complete_day(spec, now)
+                newest = newest_complete_day(now, spec.history.lag_days)
                 served, _ = spec.covered([by_id[site_id] for site_id in load])
                 if newest < settings.start_date or not served:  # e.g. a new site without this provider's station
                     continue
                 requests.append(
                     range_request(
                         job.name,
-                        settings.start_date,
-                        newest,
+                        Window(settings.start_date, newest),
                         run_key=f"{run_key}-{spec.name}",
                         run_config=site_scope_config(spec.name, load),
                         tags=tags,

@@ -1,79 +1,52 @@
-"""Unpartitioned snapshots per provider: forecasts and current conditions.
+"""Unpartitioned snapshots per provider, keyed by when we took them (on the hour; offline runs use the
+recording's pinned clock):
 
-  raw/<p>_forecast -> forecasts/<p>           a forecast keyed by its `issued_at` (valid times on the hour)
+  raw/<p>_forecast -> forecasts/<p>           a forecast, valid times on the hour
   raw/<p>_current  -> current_conditions/<p>  the latest reports, at their own report times
 
-A snapshot is keyed by when we took it, on the hour (not every provider reports its model run).
-Offline runs use the recording's pinned clock. Each run adds one snapshot to the lake under
-`<table>/source=<source>/issued_at=<…>/`; the warehouse keeps every snapshot (forecast skill needs
-the old ones) — `forecasts` by (site, source, issued_at, valid_at), `current_conditions` by
-(site, source, observed_at).
+Each run adds one snapshot to the lake under `<table>/source=<source>/issued_at=<…>/`; the warehouse
+keeps every snapshot (forecast skill needs the old ones).
 """
 
-import dataclasses
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
-import pandera.polars as pa
 import polars as pl
 
-from weather_assets.defs.common import RAW_GROUP, VALIDATED_GROUP
-from weather_assets.defs.ingest import (
-    CURRENT,
+from weather_assets.defs.common import (
     FORECAST,
-    endpoint_url,
-    pull_and_land,
-    sites_from_meta,
-    skipped_metadata,
+    RAW_GROUP,
+    SNAPSHOT_KINDS,
+    VALIDATED_GROUP,
+    SnapshotKind,
+    raw_key,
+    validated_key,
 )
 from weather_assets.defs.metadata import frame_metadata
+from weather_assets.defs.pulls import pull_and_land, skipped_metadata
 from weather_assets.defs.resources import LiveHttp
+from weather_assets.providers.registry import PROVIDERS
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, ProviderSpec, Snapshot, conform
-from weather_assets.schemas.observation import CurrentObservation, ForecastObservation, split_valid
+from weather_assets.schemas.observation import split_valid
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import load_catalog
-from weather_assets.warehouse import landing
+from weather_assets.warehouse import lake, landing
+from weather_assets.window import Window
 
-LATEST = "latest"
-FORECAST_TABLE = "forecasts"
-CURRENT_TABLE = "current_conditions"
-
-
-@dataclasses.dataclass(frozen=True)
-class SnapshotKind:
-    name: str  # FORECAST | CURRENT: the spec attribute and the raw key suffix
-    table: str  # validated asset key prefix, lake table and warehouse table
-    model: type[pa.DataFrameModel]
-    what: str
-
-
-KINDS = {
-    FORECAST: SnapshotKind(FORECAST, FORECAST_TABLE, ForecastObservation, "a forecast snapshot"),
-    CURRENT: SnapshotKind(CURRENT, CURRENT_TABLE, CurrentObservation, "the current conditions"),
-}
+LATEST = "latest"  # the landing index key of a provider's newest snapshot
 
 
 class SnapshotConfig(dg.Config):
     issued_at: str | None = None  # ISO instant; default: now, on the hour (offline: the recording's clock)
 
 
-def snapshot_dir(settings: Settings, table: str, source: str, issued_at: dt.datetime) -> Path:
-    return settings.lake_dir / table / f"source={source}" / f"issued_at={issued_at:%Y-%m-%dT%H%MZ}"
-
-
-def rejected_table(table: str) -> str:
-    return f"rejected_{table}"
-
-
-def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> list[dg.AssetsDefinition]:
-    kind = KINDS[kind_name]
+def raw_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: Settings) -> dg.AssetsDefinition:
+    """raw/<p>_forecast or raw/<p>_current: one snapshot for every catalog site the provider serves."""
     snapshot: Snapshot = getattr(spec, kind.name)
-    raw_key = dg.AssetKey(["raw", f"{spec.name}_{kind.name}"])
     detail = f" ({snapshot.description})" if snapshot.description else ""
 
     @dg.asset(
-        key=raw_key,
+        key=raw_key(spec.name, kind.name),
         group_name=RAW_GROUP,
         kinds={"httpx"},
         description=f"{spec.title}: {kind.what}{detail} for every catalog site it serves, landed verbatim.",
@@ -88,11 +61,11 @@ def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> l
             context,
             spec,
             http,
-            endpoint_url(spec, snapshot, settings),
+            settings.endpoint_url(spec, snapshot),
             lambda fetch: snapshot.pull(fetch, sites, issued_at) if sites else iter(()),
             settings,
             kind.name,
-            (issued_at.date(), issued_at.date()),
+            Window.day(issued_at.date()),
             extra_meta={"issued_at": issued_at.isoformat()},
         )
         landing.write_partition_index(
@@ -107,16 +80,22 @@ def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> l
             }
         )
 
-    time_name = "valid_at" if kind.name == FORECAST else "observed_at"
+    return raw_snapshot
+
+
+def validated_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: Settings) -> dg.AssetsDefinition:
+    """forecasts/<p> or current_conditions/<p>: the newest snapshot normalised, validated and written to
+    the lake, rejects beside it."""
+    snapshot: Snapshot = getattr(spec, kind.name)
 
     @dg.asset(
-        key=[kind.table, spec.name],
-        deps=[raw_key],
+        key=validated_key(kind.table, spec.name),
+        deps=[raw_key(spec.name, kind.name)],
         group_name=VALIDATED_GROUP,
         kinds={"polars", "pandera", "parquet"},
         description=(
-            f"{spec.title}: {kind.what} normalised ({time_name} in UTC, SI units) and validated with pandera; "
-            "rejects are kept beside it in the lake."
+            f"{spec.title}: {kind.what} normalised ({kind.time_column} in UTC, SI units) and validated with "
+            "pandera; rejects are kept beside it in the lake."
         ),
         metadata={"provider": spec.name, "source": spec.source},
     )
@@ -127,7 +106,8 @@ def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> l
         issued_at = dt.datetime.fromisoformat(entries[0].meta["issued_at"])
         columns = {**OBSERVATION_COLUMNS, **({ESTIMATED_FIELDS: pl.String()} if kind.name == FORECAST else {})}
         frames = [
-            conform(snapshot.normalise(landing.read_body(e), e.meta, sites_from_meta(e.meta)), columns) for e in entries
+            conform(snapshot.normalise(landing.read_body(e), e.meta, landing.sites_of(e.meta)), columns)
+            for e in entries
         ]
         frame = pl.concat(frames)
         issued_naive = issued_at.astimezone(dt.UTC).replace(tzinfo=None)
@@ -141,21 +121,29 @@ def snapshot_assets(spec: ProviderSpec, kind_name: str, settings: Settings) -> l
         ]
         if kind.name == FORECAST:
             stamp.append(pl.lit(issued_naive).dt.cast_time_unit("us").alias("issued_at"))
-        valid = outcome.valid.with_columns(stamp)
-        rejected = outcome.rejected.with_columns(stamp)
-        if kind.name == FORECAST:
-            valid, rejected = valid.rename({"observed_at": "valid_at"}), rejected.rename({"observed_at": "valid_at"})
-        for table, rows in ((kind.table, valid), (rejected_table(kind.table), rejected)):
-            folder = snapshot_dir(settings, table, spec.source, issued_at)
-            folder.mkdir(parents=True, exist_ok=True)
-            rows.drop("source").write_parquet(folder / "data.parquet", compression="zstd")
+        renamed = {"observed_at": kind.time_column}
+        valid = outcome.valid.with_columns(stamp).rename(renamed)
+        rejected = outcome.rejected.with_columns(stamp).rename(renamed)
+        lake.write_snapshot(settings.lake_dir, kind.table, spec.source, issued_at, valid)
+        lake.write_snapshot(settings.lake_dir, kind.rejected, spec.source, issued_at, rejected)
         return dg.MaterializeResult(
             metadata={
-                **frame_metadata(valid, time_column=time_name),
+                **frame_metadata(valid, time_column=kind.time_column),
                 "issued_at": dg.MetadataValue.text(issued_at.isoformat()),
                 "rejected": dg.MetadataValue.int(rejected.height),
                 "offline": dg.MetadataValue.bool(any(e.meta.get("offline") for e in entries)),
             }
         )
 
-    return [raw_snapshot, validated_snapshot]
+    return validated_snapshot
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    assets = [
+        factory(PROVIDERS[name], kind, settings)
+        for name in settings.providers
+        for kind in SNAPSHOT_KINDS.values()
+        if getattr(PROVIDERS[name], kind.name) is not None
+        for factory in (raw_snapshot_asset, validated_snapshot_asset)
+    ]
+    return dg.Definitions(assets=assets)

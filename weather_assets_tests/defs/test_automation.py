@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from weather_assets.defs import automation, ingest, resources, warehouse
+from weather_assets.defs import common, ingest, resources, snapshots, warehouse, warehouse_checks
 from weather_assets.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +30,11 @@ NOW = dt.datetime(2024, 3, 24, 6, 0, tzinfo=dt.UTC)
 def warehouse_defs(settings: Settings) -> dg.Definitions:
     """The ingest and warehouse layers (no dbt: its conditions are set in metrics.py)."""
     return dg.Definitions.merge(
-        resources.build_defs(settings), ingest.build_defs(settings), warehouse.build_defs(settings)
+        resources.build_defs(settings),
+        ingest.build_defs(settings),
+        snapshots.build_defs(settings),
+        warehouse.build_defs(settings),
+        warehouse_checks.build_defs(settings),
     )
 
 
@@ -132,7 +136,7 @@ def test_a_day_waits_until_every_enabled_provider_has_validated_it(settings):
         key=OBSERVATIONS,
         deps=[VALIDATED, two],
         partitions_def=dg.DailyPartitionsDefinition("2024-03-01"),
-        automation_condition=automation.partitioned_table_condition(settings),
+        automation_condition=common.partitioned_table_condition(settings),
     )
     def table(): ...
 
@@ -161,7 +165,7 @@ def test_unpartitioned_downstream_condition_runs_with_history_partitions_missing
     @dg.asset(deps=[OBSERVATIONS], automation_condition=dg.AutomationCondition.eager())
     def with_eager(): ...
 
-    @dg.asset(deps=[OBSERVATIONS], automation_condition=automation.unpartitioned_downstream_condition())
+    @dg.asset(deps=[OBSERVATIONS], automation_condition=common.unpartitioned_downstream_condition())
     def with_custom(): ...
 
     assets = [table, with_eager, with_custom]

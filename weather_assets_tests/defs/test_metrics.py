@@ -17,9 +17,14 @@ import duckdb
 import pytest
 
 from weather_assets.defs import metrics
-from weather_assets.defs.automation import unpartitioned_downstream_condition
-from weather_assets.defs.common import METRICS_GROUP, WAREHOUSE_POOL, daily_partitions
+from weather_assets.defs.common import (
+    METRICS_GROUP,
+    WAREHOUSE_POOL,
+    daily_partitions,
+    unpartitioned_downstream_condition,
+)
 from weather_assets.settings import Settings
+from weather_assets.window import Window
 
 MART = dg.AssetKey(["marts", "daily_site_weather"])
 ROLLING = dg.AssetKey(["marts", "rolling_site_weather"])
@@ -151,9 +156,10 @@ def test_dbt_tests_are_asset_checks(dbt_assets):
 
 
 def test_dbt_build_args_for_a_partition_window(tmp_path, settings):
-    window = daily_partitions(settings).time_window_for_partition_key("2024-01-15")
+    bounds = daily_partitions(settings).time_window_for_partition_key("2024-01-15")
+    window = Window.from_bounds(bounds.start, bounds.end)
 
-    args = metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", time_window=window)
+    args = metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", window=window)
 
     assert args[:2] == ["build", "--vars"] and len(args) == 3
     assert json.loads(args[2]) == {
@@ -164,14 +170,13 @@ def test_dbt_build_args_for_a_partition_window(tmp_path, settings):
 
 
 def test_dbt_build_args_for_a_range_a_full_refresh_and_no_window(tmp_path, monkeypatch):
-    utc = dt.UTC
-    backfill = dg.TimeWindow(dt.datetime(2024, 1, 1, tzinfo=utc), dt.datetime(2024, 2, 1, tzinfo=utc))
+    backfill = Window(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
 
-    ranged = json.loads(metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", time_window=backfill)[2])
+    ranged = json.loads(metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", window=backfill)[2])
     assert (ranged["min_date"], ranged["max_date"]) == ("2024-01-01", "2024-02-01")
 
     # A full refresh rebuilds every day, so the window would truncate the table: drop it.
-    refresh = metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", time_window=backfill, full_refresh=True)
+    refresh = metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", window=backfill, full_refresh=True)
     assert refresh[-1] == "--full-refresh"
     assert json.loads(refresh[2]) == {"duckdb_path": str(tmp_path / "w.duckdb")}
 

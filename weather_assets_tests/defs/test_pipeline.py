@@ -6,7 +6,6 @@ normaliser, validation and warehouse writes all run.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -17,12 +16,12 @@ import pytest
 
 from weather_assets.definitions import build_defs
 from weather_assets.defs import ingest
+from weather_assets.offline.open_meteo import OpenMeteoReplay
+from weather_assets.offline.server import LocalServer
 from weather_assets.providers.base import WireRequest
-from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
-from weather_assets.settings import Settings, bundled_sites_file
-from weather_assets.sites.catalog import load_catalog
+from weather_assets.settings import Settings
+from weather_assets.sites.catalog import bundled_sites_file, load_catalog
 from weather_assets.warehouse import lake
-from weather_assets_tests.support.local_server import LocalServer
 from weather_assets_tests.support.pipeline import INGEST, RANGE_TAGS, table
 
 CATALOG = load_catalog(bundled_sites_file())
@@ -150,13 +149,13 @@ def test_validation_in_chunks_writes_and_reports_what_one_pass_would(tmp_path, s
     days = [dt.date(2024, 1, d) for d in range(15, 25)]  # sydney_au's 71.3 °C hour is on the 20th
     seen: dict[int, dict] = {}
     rereads: list[list[dt.date]] = []
-    reread = ingest.reread_lake
+    reread = lake.read_window
 
-    def recording_reread(st, sp, gr, chunk):
-        rereads.append(list(chunk))
-        return reread(st, sp, gr, chunk)
+    def recording_reread(lake_dir, table, source, window, columns):
+        rereads.append(list(window.days))
+        return reread(lake_dir, table, source, window, columns)
 
-    monkeypatch.setattr(ingest, "reread_lake", recording_reread)
+    monkeypatch.setattr(lake, "read_window", recording_reread)
     for chunk_days in (3, len(days)):
         settings = Settings.from_env(
             {
@@ -291,10 +290,11 @@ def test_offline_mode_replays_through_the_same_client_and_says_so(tmp_path, dbt_
 
 def test_settings_urls_are_what_the_client_calls(tmp_path, server, dbt_manifest):
     """WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL points the pull anywhere (a proxy, a self-hosted server)."""
-    settings = dataclasses.replace(
-        Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo", "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d")}),
-        open_meteo_archive_url=f"{server.base_url}/custom/prefix/v1/archive",
-    )
+    settings = Settings.from_env({
+        "WEATHER_ASSETS_PROVIDERS": "open_meteo",
+        "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d"),
+        "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": f"{server.base_url}/custom/prefix/v1/archive",
+    })
     run(settings, [["raw", "open_meteo"]], partition_key="2024-01-02")
     assert server.requests[0].path == "/custom/prefix/v1/archive"
 

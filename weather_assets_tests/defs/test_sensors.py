@@ -20,13 +20,13 @@ import yaml
 from weather_assets.definitions import build_defs
 from weather_assets.defs import resources, sensors
 from weather_assets.defs.resources import AlertWebhook
+from weather_assets.offline.open_meteo import OpenMeteoReplay
+from weather_assets.offline.server import LocalServer, ScriptedHandler
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import ProviderHttpError
-from weather_assets.providers.open_meteo_replay import OpenMeteoReplay
-from weather_assets.settings import Settings, bundled_sites_file
-from weather_assets.sites.catalog import CatalogError
+from weather_assets.settings import Settings
+from weather_assets.sites.catalog import CatalogError, bundled_sites_file
 from weather_assets_tests.integration.webhook import WebhookReceiver
-from weather_assets_tests.support.local_server import LocalServer, ScriptedHandler
 from weather_assets_tests.support.pipeline import INGEST, RANGE_TAGS, table
 
 BUNDLED = {s["id"]: s for s in yaml.safe_load(bundled_sites_file().read_text())["sites"]}
@@ -396,8 +396,7 @@ def _env(settings: Settings) -> dict[str, object]:
         "WEATHER_ASSETS_DATA_DIR": settings.data_dir,
         "WEATHER_ASSETS_SITES_FILE": settings.sites_file,
         "WEATHER_ASSETS_START_DATE": settings.start_date.isoformat(),
-        "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": settings.open_meteo_archive_url,
-        "WEATHER_ASSETS_OPEN_METEO_FORECAST_URL": settings.open_meteo_forecast_url,
+        **dict(settings.urls),
     }
 
 
