@@ -1,4 +1,4 @@
-# weather_assets — every target installs what it needs first (DESIGN.md §3a).
+# weather_assets — every target installs what it needs first (docs/design.md §3a).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Definitions need the dbt manifest before they load; produce it here, never commit it (DESIGN.md §6).
+# Definitions need the dbt manifest before they load; produce it here, never commit it (docs/design.md §6).
 dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 	touch $@

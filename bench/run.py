@@ -52,7 +52,7 @@ PACKAGES = (
     "dagster", "dagster-dbt", "dagster-duckdb", "dbt-core", "dbt-duckdb", "duckdb", "polars", "pandera",
     "httpx", "pyarrow",
 )
-# Targets of issue 6 (2 cores).
+# The targets the bench judges (2 cores).
 TARGET_PLATFORM_OVER_FLOOR = 3.0
 TARGET_PEAK_RSS_MB = 1536.0
 TARGET_VALIDATION_SHARE = 0.20

@@ -2,7 +2,7 @@
 
 Only the `DbtProject`: constructing it reads `dbt_project.yml` and nothing else, so importing this
 module is cheap and has no side effects. The manifest is produced by `dbt parse` in the install and
-test paths, never here (`prepare_if_dev()` would re-parse in every process, DESIGN.md §6).
+test paths, never here (`prepare_if_dev()` would re-parse in every process, docs/design.md §6).
 """
 
 from __future__ import annotations

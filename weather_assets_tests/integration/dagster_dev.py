@@ -3,7 +3,7 @@
 `DagsterDev.running(root)` starts `dagster dev -w workspace.yaml` with a temporary DAGSTER_HOME that
 holds the shipped dagster.yaml (pool `duckdb_warehouse` limited to 1), offline mode and a temporary
 data directory. The child gets default SIGINT/SIGTERM handling back (a non-interactive shell leaves
-them ignored, DESIGN.md §6) and its own process group, which is killed on exit.
+them ignored, docs/design.md §6) and its own process group, which is killed on exit.
 
 Measure the lock-safety of a big concurrent backfill (the issue-5 acceptance run):
 

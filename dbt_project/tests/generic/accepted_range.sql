@@ -1,6 +1,6 @@
 {#-
   Fails on every non-NULL value outside [min_value, max_value] (bounds optional, inclusive by
-  default). NULLs pass: "unknown" is not "out of range" (DESIGN.md §2).
+  default). NULLs pass: "unknown" is not "out of range" (docs/design.md §2).
 -#}
 {% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
     {%- if min_value is none and max_value is none -%}
