@@ -96,6 +96,19 @@ def _skipped_metadata(gaps: dict[str, list[dt.date]]) -> dict:
     }
 
 
+def history_table(settings: Settings) -> dict:
+    """What every daily-partitioned warehouse table shares: its group, partitions, single-run backfills
+    (one run per range), the writer pool and the automation that follows its upstream days."""
+    return {
+        "group_name": WAREHOUSE_GROUP,
+        "partitions_def": daily_partitions(settings),
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "pool": WAREHOUSE_POOL,
+        "kinds": {"duckdb"},
+        "automation_condition": partitioned_table_condition(settings),
+    }
+
+
 def unique_key_result(duplicates: pl.DataFrame) -> dg.AssetCheckResult:
     """The blocking `unique_key` check of a table, from the keys found more than once in the window."""
     return dg.AssetCheckResult(
@@ -147,13 +160,8 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         key=OBSERVATIONS_KEY,
         deps=[validated_key(HOURLY.table, spec.name) for spec in hourly],
-        group_name=WAREHOUSE_GROUP,
-        partitions_def=daily_partitions(settings),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"duckdb"},
+        **history_table(settings),
         freshness_policy=WAREHOUSE_FRESHNESS,
-        automation_condition=partitioned_table_condition(settings),
         description=(
             "Table `observations`: every source's validated hourly rows (UTC, SI units), key "
             "(site_id, source, observed_at). A run replaces its UTC window in one transaction: "
@@ -250,12 +258,7 @@ def rejected_observations_table(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         key=REJECTED_OBSERVATIONS_KEY,
         deps=[validated_key(HOURLY.table, spec.name) for spec in history_providers(settings, HOURLY)],
-        group_name=WAREHOUSE_GROUP,
-        partitions_def=daily_partitions(settings),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"duckdb"},
-        automation_condition=partitioned_table_condition(settings),
+        **history_table(settings),
         description=(
             "Table `rejected_observations`: rows that failed validation, with the failed check, column, "
             "value and the whole row as JSON. Quarantined, never silently dropped."
@@ -288,12 +291,7 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         key=DAILY_OBSERVATIONS_KEY,
         deps=[validated_key(DAILY.table, spec.name) for spec in daily],
-        group_name=WAREHOUSE_GROUP,
-        partitions_def=daily_partitions(settings),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"duckdb"},
-        automation_condition=partitioned_table_condition(settings),
+        **history_table(settings),
         description=(
             "Tables `daily_observations` (daily-grain sources such as NOAA GHCND: per site, source and the "
             "station's observation day; min/max/mean temperature, precipitation, snowfall, snow depth, mean wind) "
