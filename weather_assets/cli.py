@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import socket
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -21,6 +22,7 @@ from weather_assets.defs.automation import history_job_name, range_request
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
+from weather_assets.sites.catalog import CatalogError, load_catalog
 from weather_assets.warehouse import writer
 from weather_assets.window import Window, newest_complete_day
 
@@ -64,9 +66,50 @@ def run_history(settings: Settings, provider: str, window: Window) -> dg.Execute
     if not settings.offline:
         preflight(settings.endpoint_url(spec, spec.history))
     job = build_defs(settings).resolve_job_def(history_job_name(spec))
-    request = range_request(job.name, window, run_key="cli")
+    request = range_request(job.name, window, run_key="cli", tags=this_process_tags())
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    for run_id in fail_abandoned_runs(instance, job.name):
+        print(f"weather-assets: {provider}: marked run {run_id} FAILED: its process is gone", file=sys.stderr)
     return job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+
+
+# A run this CLI executes in-process carries the process that runs it, so the next run of the job can
+# tell a run whose process was killed (SIGKILL, the OOM killer: nothing in it could record the end) from
+# one still running, and mark it failed instead of leaving it STARTED in the run history for good.
+# (Runs launched by `dagster dev`'s daemon are watched by run monitoring, dagster.yaml `run_monitoring`.)
+HOST_TAG, PID_TAG, STARTED_TAG = "weather_assets/host", "weather_assets/pid", "weather_assets/process_started"
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of process `pid` (clock ticks since boot), or None if it does not run."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def this_process_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), STARTED_TAG: _process_start(os.getpid()) or ""}
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance, job_name: str) -> list[str]:
+    """Mark failed the STARTED runs of `job_name` that a CLI process on this machine ran and that process
+    is gone (or its pid now belongs to another process). Returns their run ids."""
+    abandoned = []
+    started = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.STARTED]))
+    for run in started:
+        tags = run.tags
+        if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
+            continue
+        if _process_start(int(tags[PID_TAG])) == tags.get(STARTED_TAG):
+            continue  # still running
+        instance.report_run_failed(
+            run, message=f"The process that ran this run (pid {tags[PID_TAG]}) ended without finishing it."
+        )
+        abandoned.append(run.run_id)
+    return abandoned
 
 
 def summary(settings: Settings, window: Window) -> str:
@@ -102,13 +145,32 @@ def summary(settings: Settings, window: Window) -> str:
 
 
 def _failure_lines(provider: str, result: dg.ExecuteInProcessResult) -> list[str]:
+    """Each failed step's message on its own line, then which warehouse tables and marts the failed run
+    changed and which it left as they were (the next run of the job, or automation, brings those in line)."""
     lines = []
     for event in (e for e in result.all_events if e.is_step_failure):
         error = event.step_failure_data.error
+        message = error.message.strip() if error else ""
+        if error is not None and error.cls_name == "Failure":  # our own words: drop the exception's class path
+            message = message.partition(": ")[2] or message
+        lines.append(f"weather-assets: {provider}: step {event.step_key} failed: {message}")
+    tables = {key for key in result.job_def.asset_layer.executable_asset_keys if key.path[0] in TABLE_LAYERS}
+    changed = {e.asset_key for e in result.all_events if e.is_step_materialization} & tables
+    unchanged = tables - changed
+    lines.append(f"weather-assets: {provider}: changed by the failed run: {_keys(changed) or 'nothing'}")
+    if changed and unchanged:
         lines.append(
-            f"weather-assets: {provider}: step {event.step_key} failed: {error.message.strip() if error else ''}"
+            f"weather-assets: {provider}: NOT changed, now behind: {_keys(unchanged)}; re-run the range "
+            "(or let automation under `make dev` catch up) to bring them in line"
         )
     return lines
+
+
+TABLE_LAYERS = ("warehouse", "staging", "intermediate", "marts")  # what users query
+
+
+def _keys(keys: set[dg.AssetKey]) -> str:
+    return ", ".join(sorted(k.to_user_string() for k in keys))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         windows = _windows(settings, args)
-    except SettingsError as exc:
+        load_catalog(settings.sites_file)  # a bad catalog fails here, naming file, site and field, before any run
+    except (SettingsError, CatalogError) as exc:
         print(f"weather-assets: {exc}", file=sys.stderr)
         return 2
     failed, unreachable = [], []

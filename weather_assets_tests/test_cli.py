@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
 import pytest
 
 from weather_assets import cli
@@ -42,3 +50,118 @@ def test_a_reversed_range_is_refused(monkeypatch, tmp_path, capsys, argv):
     monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path))
     assert cli.main(argv) == 2
     assert "is before --start" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_cli_run_takes_dbt_with_it_and_the_next_run_marks_it_failed(tmp_path, dbt_manifest):
+    """SIGKILL the CLI while dbt builds the marts: dbt ends with it (weather-assets-dbt), and the run,
+    left STARTED by a process that could record nothing, is marked failed when the job next runs."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+        "WEATHER_ASSETS_PROVIDERS": "open_meteo",
+        "WEATHER_ASSETS_OFFLINE": "1",
+    }
+    (tmp_path / "home").mkdir()
+    command = [sys.executable, "-m", "weather_assets.cli", "history", "--start", "2024-03-20", "--end", "2024-03-21"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        dbt = []
+        while not dbt:
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before dbt started"
+            dbt = [pid for pid in _children(proc.pid) if "dbt" in _cmdline(pid)]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while running := [pid for pid in dbt if _running(pid)]:
+            assert time.monotonic() < deadline, f"dbt outlived the killed CLI: {[_cmdline(p) for p in running]}"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.STARTED and run.tags[cli.PID_TAG] == str(proc.pid)
+        assert cli.fail_abandoned_runs(instance, run.job_name) == [run.run_id]
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert cli.fail_abandoned_runs(instance, run.job_name) == []  # once
+
+
+def test_a_run_whose_process_still_runs_and_runs_of_other_hosts_are_left_alone(tmp_path):
+    job = dg.GraphDefinition("history").to_job()
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        ours = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags=cli.this_process_tags())
+        other_host = {**cli.this_process_tags(), cli.HOST_TAG: "another-machine", cli.PID_TAG: "999999999"}
+        theirs = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags=other_host)
+        assert cli.fail_abandoned_runs(instance, job.name) == []
+        for run in (ours, theirs):
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_a_failed_run_says_which_tables_it_changed_and_which_it_left_behind():
+    @dg.asset(key=["warehouse", "observations"])
+    def observations():
+        return 1
+
+    @dg.asset(key=["marts", "daily_site_weather"], deps=[observations])
+    def daily_site_weather():
+        raise dg.Failure("open_meteo: the mart could not be built")
+
+    @dg.asset(key=["marts", "rolling_site_weather"], deps=[daily_site_weather])
+    def rolling_site_weather():
+        return 1
+
+    job = dg.Definitions(
+        assets=[observations, daily_site_weather, rolling_site_weather],
+        jobs=[dg.define_asset_job("history", executor_def=dg.in_process_executor)],
+    ).resolve_job_def("history")
+    result = job.execute_in_process(raise_on_error=False)
+
+    assert cli._failure_lines("open_meteo", result) == [
+        "weather-assets: open_meteo: step marts__daily_site_weather failed: open_meteo: the mart could not be built",
+        "weather-assets: open_meteo: changed by the failed run: warehouse/observations",
+        "weather-assets: open_meteo: NOT changed, now behind: marts/daily_site_weather, marts/rolling_site_weather; "
+        "re-run the range (or let automation under `make dev` catch up) to bring them in line",
+    ]
+
+
+def test_a_bad_catalog_fails_before_any_run_naming_file_site_and_field(monkeypatch, tmp_path, capsys):
+    catalog = tmp_path / "sites.yaml"
+    catalog.write_text(
+        "sites:\n  - id: oslo_no\n    name: Oslo\n    latitude: 200\n    longitude: 10.7\n    timezone: Europe/Oslo\n"
+    )
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WEATHER_ASSETS_SITES_FILE", str(catalog))
+    monkeypatch.setattr(cli, "run_history", lambda *a: pytest.fail("a run started"))
+    assert cli.main(["history", "--start", "2024-03-01", "--end", "2024-03-01"]) == 2
+    err = capsys.readouterr().err
+    assert str(catalog) in err and "oslo_no" in err and "latitude" in err

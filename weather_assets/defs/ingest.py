@@ -30,7 +30,7 @@ from weather_assets.defs.common import (
     validated_key,
 )
 from weather_assets.defs.metadata import PREVIEW_ROWS, markdown_table, summary_metadata
-from weather_assets.defs.pulls import pull_and_land, skipped_metadata
+from weather_assets.defs.pulls import normalise_landed, pull_and_land, skipped_metadata
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.providers.spec import DAILY_COLUMNS, OBSERVATION_COLUMNS, ProviderSpec, empty_frame
@@ -185,12 +185,7 @@ def newest_landed_rows(
     seen = list({str(e.body_path): e for entries in index.values() for e in entries}.values())
     frames = []
     for entry in seen:
-        try:
-            frame = normalise(landing.read_body(entry), entry.meta, landing.sites_of(entry.meta))
-        except ValueError as exc:  # a body without the documented shape: name it, keep it on disk
-            raise dg.Failure(
-                f"{spec.name}: landed response {entry.body_path} ({entry.meta.get('url')}) cannot be read: {exc}"
-            ) from None
+        frame = normalise_landed(spec, normalise, entry)
         run = pl.lit(entry.meta["run_id"]).alias(lake.RESPONSE_COLUMN)
         frames.append(window.rows_in(frame, grain.time_column).with_columns(run))
     if not frames:

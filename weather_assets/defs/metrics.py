@@ -39,6 +39,7 @@ from weather_assets.settings import Settings
 from weather_assets.window import Window
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
+DBT_WRAPPER = "weather-assets-dbt"  # pyproject's console script for weather_assets/dbt_child.py
 DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
 CHART_METADATA_KEY = "weather_chart"
 CHART_DAYS = 28  # the latest four weeks of each site
@@ -385,7 +386,8 @@ class WarehouseDbtCliResource(DbtCliResource):
 
     @functools.cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).resolve() == (Path(sys.executable).parent / "dbt").resolve():
+        ours = {(Path(sys.executable).parent / name).resolve() for name in ("dbt", DBT_WRAPPER)}
+        if Path(self.dbt_executable).resolve() in ours:
             return version.parse(importlib.metadata.version("dbt-core"))
         return super()._cli_version  # another dbt (e.g. on PATH): ask it
 
@@ -394,11 +396,13 @@ class WarehouseDbtCliResource(DbtCliResource):
 
 
 def dbt_executable() -> str:
-    """The `dbt` installed next to the running interpreter, so an un-activated venv
-    (`.venv/bin/python -m pytest`, `.venv/bin/dagster dev`) still finds it; else `dbt` on PATH."""
-    candidate = Path(sys.executable).parent / "dbt"
-    if candidate.exists():
-        return str(candidate)
+    """The dbt installed next to the running interpreter, so an un-activated venv (`.venv/bin/python -m
+    pytest`, `.venv/bin/dagster dev`) still finds it: through `weather-assets-dbt` (weather_assets/dbt_child.py),
+    which ends dbt when the run's process dies; else `dbt` on PATH."""
+    for name in (DBT_WRAPPER, "dbt"):
+        candidate = Path(sys.executable).parent / name
+        if candidate.exists():
+            return str(candidate)
     return shutil.which("dbt") or "dbt"
 
 

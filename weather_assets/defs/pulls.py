@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import dagster as dg
+import polars as pl
 
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.http import ProviderHttpError
-from weather_assets.providers.spec import Fetcher, ProviderSpec, Pulled
+from weather_assets.providers.spec import Fetcher, Normaliser, ProviderSpec, Pulled
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import Site
 from weather_assets.warehouse import landing
@@ -107,3 +108,22 @@ def skipped_metadata(spec: ProviderSpec, skipped: Sequence[Site]) -> dict:
             else "none"
         ),
     }
+
+
+# What a normaliser raises on a body that is not in the documented shape: its own errors (ValueErrors
+# naming the field and what was expected), and what a wrong JSON type makes Python or polars raise
+# underneath (a number where an array belongs).
+UNREADABLE = (ValueError, TypeError, KeyError, IndexError, pl.exceptions.PolarsError)
+
+
+def normalise_landed(spec: ProviderSpec, normalise: Normaliser, entry: landing.LandedResponse) -> pl.DataFrame:
+    """A landed body in the canonical schema; one not in the documented shape fails the asset with a message
+    naming the provider, the landed file, its URL and what is wrong (the file stays on disk)."""
+    try:
+        return normalise(landing.read_body(entry), entry.meta, landing.sites_of(entry.meta))
+    except UNREADABLE as exc:
+        ours = type(exc).__module__.startswith("weather_assets")  # already worded for the user
+        raise dg.Failure(
+            f"{spec.name}: landed response {entry.body_path} ({entry.meta.get('url')}) cannot be read: "
+            + (str(exc) if ours else f"{type(exc).__name__}: {exc}")
+        ) from None

@@ -23,7 +23,7 @@ from weather_assets.defs.common import (
     validated_key,
 )
 from weather_assets.defs.metadata import frame_metadata
-from weather_assets.defs.pulls import pull_and_land, skipped_metadata
+from weather_assets.defs.pulls import normalise_landed, pull_and_land, skipped_metadata
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, ProviderSpec, Snapshot, conform
@@ -105,10 +105,7 @@ def validated_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: S
             raise dg.Failure(f"{spec.name}: the latest {kind.name} pull landed no response (no site served)")
         issued_at = dt.datetime.fromisoformat(entries[0].meta["issued_at"])
         columns = {**OBSERVATION_COLUMNS, **({ESTIMATED_FIELDS: pl.String()} if kind.name == FORECAST else {})}
-        frames = [
-            conform(snapshot.normalise(landing.read_body(e), e.meta, landing.sites_of(e.meta)), columns)
-            for e in entries
-        ]
+        frames = [conform(normalise_landed(spec, snapshot.normalise, e), columns) for e in entries]
         frame = pl.concat(frames)
         issued_naive = issued_at.astimezone(dt.UTC).replace(tzinfo=None)
         if kind.name == FORECAST:
