@@ -47,9 +47,10 @@ bench: install
 lint: install
 	$(BIN)/ruff check weather_assets weather_assets_tests
 
-## make dev: the Dagster UI and daemon on http://127.0.0.1:3000
+## make dev [PORT=3000]: the Dagster UI and daemon on http://127.0.0.1:$(PORT)
+PORT ?= 3000
 dev: install
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -3,7 +3,10 @@
 Both run each enabled provider's history job (or the one `--provider` names) in-process as ONE run
 over the partition range, against the project's Dagster instance (DAGSTER_HOME), so the runs and
 their metadata show up in `make dev`. Providers run one after the other and independently: one that
-is down or unreachable fails its own run, the others still load; the exit status is 1 if any failed.
+is down or unreachable fails its own run, the others still load.
+
+Exit status: 0 every provider loaded; 1 a provider failed or could not be reached (each named on its
+own line; the others loaded); 2 nothing was run: a bad setting, site catalog or argument.
 """
 
 from __future__ import annotations
@@ -131,7 +134,10 @@ def summary(settings: Settings, window: Window) -> str:
         f"  observations       {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
         for source, rows, sites, days in per_source
     ]
-    lines += [f"  daily_observations {source:<14} {rows:>8,} rows, {sites} sites" for source, rows, sites in daily]
+    lines += [
+        f"  daily_observations {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
+        for source, rows, sites, days in daily
+    ]
     lines += [
         f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily rows "
         "(tables rejected_observations, rejected_daily_observations)",
@@ -212,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(line, file=sys.stderr)
     loaded = [windows[p] for p in windows if p not in failed and p not in unreachable]
     if not loaded:
-        return 2 if unreachable and not failed else 1
+        return 1
     print(summary(settings, Window(min(w.first for w in loaded), max(w.last for w in loaded))))
     if failed or unreachable:
         print(

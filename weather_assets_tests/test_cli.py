@@ -165,3 +165,13 @@ def test_a_bad_catalog_fails_before_any_run_naming_file_site_and_field(monkeypat
     assert cli.main(["history", "--start", "2024-03-01", "--end", "2024-03-01"]) == 2
     err = capsys.readouterr().err
     assert str(catalog) in err and "oslo_no" in err and "latitude" in err
+
+
+def test_every_provider_unreachable_is_a_provider_failure_exit_1(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WEATHER_ASSETS_START_DATE", "2024-03-01")
+    monkeypatch.setenv("WEATHER_ASSETS_PROVIDERS", "meteostat")
+    monkeypatch.setenv("WEATHER_ASSETS_METEOSTAT_URL", closed_port_url())
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert cli.main(["history", "--start", "2024-03-20", "--end", "2024-03-20"]) == 1
+    assert "meteostat: cannot reach 127.0.0.1" in capsys.readouterr().err
