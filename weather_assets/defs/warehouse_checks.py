@@ -134,10 +134,12 @@ def failing_sites_below_threshold_check(settings: Settings) -> dg.AssetChecksDef
                 ),
                 "failing_share": dg.MetadataValue.float(round(worst, 4)),
                 "threshold": dg.MetadataValue.float(FAILING_SITES_THRESHOLD),
-                "sites_in_load": dg.MetadataValue.int(len(scope)),
+                "sites_in_load": dg.MetadataValue.int(len(scope)),  # each source is judged on those it serves
                 "sites": dg.MetadataValue.text(_site_list(failing_sites) or "none"),
                 "window": dg.MetadataValue.text(f"{window.first:%Y-%m-%d} .. {window.last:%Y-%m-%d}"),
-                "by_source": dg.MetadataValue.json({s: len(f) for s, f in by_source.items()}),
+                "by_source": dg.MetadataValue.json(
+                    {s: {"sites_served": len(served[s]), "sites_failing": len(f)} for s, f in by_source.items()}
+                ),
                 "failing": dg.MetadataValue.md(markdown_table(failing, 30)),
             },
         )

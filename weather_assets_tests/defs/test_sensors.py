@@ -356,6 +356,9 @@ def test_check_failure_alert_names_the_checks_partition_and_failing_sites(live_s
         assert result.success  # ERROR checks that are not blocking fail the check, not the run
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert not evaluations["failing_sites_below_threshold"].passed and not evaluations["sites_fresh"].passed
+        # Each provider is reported on the sites it serves (a station-based one may serve fewer than the load).
+        by_source = evaluations["failing_sites_below_threshold"].metadata["by_source"].value
+        assert by_source == {"open-meteo": {"sites_served": 3, "sites_failing": 3}}
         second = evaluate(instance, first.cursor)
         assert len(webhook.received) == 1
 
