@@ -118,6 +118,35 @@ def unique_key_result(duplicates: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
+def hours_complete_result(incomplete: pl.DataFrame, quarantined: pl.DataFrame | None) -> dg.AssetCheckResult:
+    """The WARN check `hours_complete`: every site-source-day of the window has all its hours. An hour that
+    arrived and was quarantined (an impossible value) is not missing: the check judges the hours that never
+    arrived, and lists the quarantined ones apart."""
+    if quarantined is None or quarantined.height == 0:
+        quarantined = pl.DataFrame(
+            schema={"site_id": pl.String, "source": pl.String, "day": pl.Date, "hours_quarantined": pl.Int64}
+        )
+    days = incomplete.join(quarantined, on=["site_id", "source", "day"], how="left").with_columns(
+        pl.col("hours_quarantined").fill_null(0)
+    )
+    days = days.with_columns(
+        (COMPLETE_HOURS - pl.col("hours_observed") - pl.col("hours_quarantined")).alias("hours_never_arrived")
+    )
+    missing = days.filter(pl.col("hours_never_arrived") > 0)
+    return dg.AssetCheckResult(
+        check_name="hours_complete",
+        passed=missing.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "incomplete_site_days": missing.height,
+            "hours_never_arrived": int(missing["hours_never_arrived"].sum()),
+            "hours_quarantined": int(quarantined["hours_quarantined"].sum()),
+            "worst": dg.MetadataValue.md(markdown_table(missing.sort("hours_never_arrived", descending=True))),
+            "quarantined": dg.MetadataValue.md(markdown_table(quarantined.sort("site_id", "source", "day"))),
+        },
+    )
+
+
 def sites_table(settings: Settings) -> dg.AssetsDefinition:
     """warehouse/sites"""
 
@@ -177,7 +206,8 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 "hours_complete",
                 asset=OBSERVATIONS_KEY,
-                description=f"Every site-source-day in the window has {COMPLETE_HOURS} observed hours.",
+                description=f"Every site-source-day in the window has its {COMPLETE_HOURS} hours: observed, or "
+                "received and quarantined (listed apart); fails on hours that never arrived.",
             ),
         ],
     )
@@ -189,16 +219,14 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             deleted, inserted = writer.replace_observations_window(con, window, files, sources, sites=scope)
             duplicates, incomplete, report = _observations_report(con, window, every_hour)
+            rejected_files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, window.days)
+            quarantined = (
+                con.execute(writer.sql("count_quarantined_hours"), {"files": [str(f) for f in rejected_files]}).pl()
+                if rejected_files
+                else None
+            )
         yield unique_key_result(duplicates)
-        yield dg.AssetCheckResult(
-            check_name="hours_complete",
-            passed=incomplete.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "incomplete_site_days": incomplete.height,
-                "worst": dg.MetadataValue.md(markdown_table(incomplete)),
-            },
-        )
+        yield hours_complete_result(incomplete, quarantined)
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(inserted),

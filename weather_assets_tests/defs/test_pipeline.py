@@ -87,13 +87,16 @@ def test_partition_is_idempotent_and_a_failed_write_keeps_the_previous_rows(live
     assert "wind_speed_ms" in {c.name for c in loaded["dagster/column_schema"].value.columns}
     raw_meta = result.asset_materializations_for_node("raw__open_meteo")[0].metadata
     assert raw_meta["requests"].value == 1 and raw_meta["offline"].value is False
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: e.passed for name, e in evaluations.items()} == {
         "schema_valid": True,
         "reject_rate_below_threshold": True,
         "unique_key": True,
-        "hours_complete": False,
-    }  # sydney_au has 23 valid hours that day
+        "hours_complete": True,
+    }  # sydney_au has 23 valid hours that day and the 24th arrived, quarantined: nothing is missing
+    hours = {k: v.value for k, v in evaluations["hours_complete"].metadata.items()}
+    assert (hours["incomplete_site_days"], hours["hours_never_arrived"], hours["hours_quarantined"]) == (0, 0, 1)
+    assert "sydney_au" in hours["quarantined"]
 
     # Same partition again: identical rows, no duplicates.
     run(live_settings, INGEST, partition_key="2024-01-20")
