@@ -12,15 +12,18 @@ own line; the others loaded); 2 nothing was run: a bad setting, site catalog or 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
 
+from weather_assets import cli_output
 from weather_assets.defs.automation import history_job_name, range_request
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
@@ -58,7 +61,10 @@ def recent_window(settings: Settings, provider: str, days: int) -> Window | None
     return Window.trailing(newest, days, settings.start_date)
 
 
-def run_history(settings: Settings, provider: str, window: Window) -> dg.ExecuteInProcessResult:
+def run_history(
+    settings: Settings, provider: str, window: Window, log_file: Path, verbose: bool = False
+) -> dg.ExecuteInProcessResult:
+    """One run of the provider's history job over `window`: phase lines on stderr, every event in `log_file`."""
     from weather_assets.definitions import build_defs
 
     spec = PROVIDERS[provider]
@@ -73,7 +79,13 @@ def run_history(settings: Settings, provider: str, window: Window) -> dg.Execute
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     for run_id in fail_abandoned_runs(instance, job.name):
         print(f"weather-assets: {provider}: marked run {run_id} FAILED: its process is gone", file=sys.stderr)
-    return job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+    progress = cli_output.Progress(provider, job.graph.node_dict, sys.stderr)
+    job = job.with_logger_defs(cli_output.run_loggers(progress, log_file, verbose))
+    # dagster-dbt echoes dbt's own lines to stdout: into the log file with the rest, unless --verbose.
+    with open(log_file, "a", encoding="utf-8") as sink, contextlib.redirect_stdout(sys.stdout if verbose else sink):
+        return job.execute_in_process(
+            instance=instance, tags=request.tags, run_config=cli_output.RUN_CONFIG, raise_on_error=False
+        )
 
 
 # A run this CLI executes in-process carries the process that runs it, so the next run of the job can
@@ -194,7 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument(
         "--provider", choices=sorted(PROVIDERS), help="only this provider (default: every enabled one)"
     )
+    for command in (recent, history):
+        command.add_argument(
+            "--verbose", action="store_true", help="also show every Dagster event and dbt line (always in the log file)"
+        )
     args = parser.parse_args(argv)
+    if not args.verbose:  # API-stability notes about our own pinned Dagster: for developers, not for a load
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
     try:
         settings = Settings.from_env()
@@ -203,11 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, CatalogError) as exc:
         print(f"weather-assets: {exc}", file=sys.stderr)
         return 2
+    log_file = settings.data_dir / "logs" / f"weather-assets-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"weather-assets: every event and dbt line goes to {log_file}", file=sys.stderr)
     failed, unreachable = [], []
     for provider, window in windows.items():
         print(f"weather-assets: {provider}: loading {window.first} .. {window.last}", file=sys.stderr)
         try:
-            result = run_history(settings, provider, window)
+            result = run_history(settings, provider, window, log_file, args.verbose)
         except (SettingsError, Unreachable) as exc:
             print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
             unreachable.append(provider)

@@ -35,6 +35,15 @@ def test_history_loads_each_provider_and_an_unreachable_one_fails_alone(monkeypa
     assert "FAILED: meteostat (the other providers loaded)" in err
     summary = " ".join(out.split())
     assert "observations open-meteo 360 rows, 15 sites, 1 days" in summary  # 15 sites x 24 hours
+    # The terminal gets one line per provider and phase; every event and dbt line goes to the log file.
+    phases = [line.split()[1] for line in err.splitlines() if line.startswith("  open_meteo")]
+    assert phases == ["pull", "validate", "warehouse", "dbt"]
+    assert "1 request(s)" in err and "360 rows valid, 0 quarantined" in err and "360 rows written" in err
+    assert "STEP_SUCCESS" not in err + out and "START sql" not in err + out
+    (log_file,) = (tmp_path / "data" / "logs").glob("weather-assets-*.log")
+    assert f"goes to {log_file}" in err
+    log = log_file.read_text()
+    assert "STEP_SUCCESS" in log and "START sql view model staging.stg_observations" in log
     assert not [line for line in out.splitlines() if line.strip().startswith("observations") and "meteostat" in line]
 
 
