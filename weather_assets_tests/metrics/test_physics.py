@@ -33,6 +33,7 @@ CASES = [
     (25.0, 50.0, None, 2.0),  # 10: apparent temperature by hand
     (15.0, 0.0, None, 3.0),  # 11: RH 0: no Magnus dew point
     (None, 50.0, None, 3.0),  # 12: no temperature: nothing derived
+    (15.0, None, None, 3.0),  # 13: a temperature alone: nothing derived, and both flags say so
 ]
 
 
@@ -118,6 +119,8 @@ def test_dew_point_by_magnus_only_where_the_source_lacks_it(physics):
     # RH 0 (ln undefined) and a missing temperature derive nothing.
     assert physics[11]["dew_point_c"] is None and physics[11]["dew_point_is_derived"] is False
     assert physics[12]["dew_point_c"] is None and physics[12]["apparent_temperature_c"] is None
+    # Flags are never NULL: a filter on `not dew_point_is_derived` keeps the row with neither input.
+    assert (physics[13]["dew_point_is_derived"], physics[13]["relative_humidity_is_derived"]) == (False, False)
 
 
 def test_heat_index_matches_the_nws_table_and_its_adjustments(physics):

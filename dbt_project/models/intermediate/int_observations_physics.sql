@@ -27,7 +27,7 @@ filled as (
             and dew_point_c is not null and temperature_c is not null as relative_humidity_is_derived,
         coalesce(dew_point_c, {{ magnus_dew_point('temperature_c', 'relative_humidity_pct') }}) as dew_point_c,
         dew_point_c is null
-            and temperature_c is not null and relative_humidity_pct > 0 as dew_point_is_derived,
+            and temperature_c is not null and coalesce(relative_humidity_pct > 0, false) as dew_point_is_derived,
         pressure_msl_hpa,
         wind_speed_ms,
         wind_direction_deg,
