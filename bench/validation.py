@@ -27,6 +27,7 @@ EXPECTED_DTYPES = {
     "site_id": pl.String, "source": pl.String, "observed_at": pl.Datetime("us"),
     **{c: (pl.Int32 if c == "weather_code" else pl.Float64) for c in BOUNDS},
     "weather_code_system": pl.String,
+    "unparsed": pl.String,  # values that did not parse, quarantined like impossible ones (providers/spec.py)
 }
 
 
@@ -53,6 +54,7 @@ def plain_polars(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         t.is_not_null() & (t.dt.minute() == 0) & (t.dt.second() == 0) & (t.dt.microsecond() == 0),
         *[pl.col(c).is_between(lo, hi).fill_null(True) for c, (lo, hi) in BOUNDS.items()],
         ~pl.struct(KEY).is_duplicated(),
+        pl.col("unparsed").is_null(),
     ]
     mask = df.select(pl.all_horizontal(ok).alias("ok"))["ok"]
     return df.filter(mask), df.filter(~mask)
