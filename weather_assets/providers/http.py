@@ -6,6 +6,12 @@ timeouts, exponential backoff with jitter honouring `Retry-After`, a client-side
 provider, a circuit breaker so a dead provider fails fast, and errors that name the provider, the
 caller's subject and the HTTP status but never a key. Offline mode and tests plug a pure replay
 `Handler` in with `handler_transport`, so they run exactly this code.
+
+Time is bounded twice: every attempt has a total deadline (`deadline_s`: connect, headers and every body
+byte; httpx's read timeout restarts with each chunk, so a server trickling a byte at a time never trips
+it), and the attempts and waits of one request share a budget (`budget_s`). Only transport faults are
+retried: a complete 2xx body that cannot be read is the server's answer and fails at once; one that looks
+cut off gets a single retry.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.utils
+import heapq
 import json
 import logging
 import math
+import os
 import random
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +55,9 @@ _SNIPPET_CHARS = 200  # of an error body quoted in a message
 _URL_CHARS = 300  # of a URL quoted in a message (multi-location URLs get long); `.url` keeps it all
 _MIN_SECRET_CHARS = 4  # shorter "secrets" are not scrubbed from free text: it would garble every message
 _UNSET: Any = object()
+_TRUNCATED_NOTE = "the body looks cut off: retried once at most"
+_NUMBER_START = re.compile(r"[-+.0-9eE]+")
+_ESCAPE_START = re.compile(r"u[0-9a-fA-F]{0,3}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +79,10 @@ class RetryDecision:
     retry: bool
     delay_s: float | None = None  # None: the server's Retry-After if any, else backoff with jitter
     reason: str = ""  # appended to the error message, e.g. "daily quota exhausted"
+    # Retry only if no earlier attempt of this request failed with a `once` decision: a body that looks
+    # cut off (a dropped connection, or a server/proxy that cuts it the same way every time: one retry
+    # tells the two apart, more would only repeat the download).
+    once: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,21 +96,29 @@ class HttpPolicy:
     backoff_initial_s: float = 1.0  # first backoff wait is in [initial/2, initial], then doubles
     backoff_max_s: float = 60.0
     max_wait_s: float = 300.0  # a longer Retry-After / decision / rate-limit wait fails instead of sleeping
+    # One attempt, from connect to the last body byte. read_timeout_s bounds each silence (it restarts
+    # with every chunk); this bounds the whole response. Default: two read timeouts, i.e. a full read
+    # timeout before the first byte plus about 7 MB at 1 Mbit/s; a provider with bigger bodies sets more.
+    deadline_s: float = 120.0
+    # One request: its attempts plus the waits between them (client-side rate-limit waits excluded: those
+    # are bounded by max_wait_s); it also cuts the attempt running when it runs out. Default: room for two
+    # attempts that each use the whole default deadline, plus backoff.
+    budget_s: float = 300.0
     rate_limits: tuple[RateWindow, ...] = ()
     breaker_failure_threshold: int = 5  # consecutive failed attempts that open the circuit
     breaker_reset_s: float = 120.0  # how long it stays open before one trial request
     secret_params: frozenset[str] = frozenset({"apikey", "appid", "key", "token"})
     secret_headers: frozenset[str] = frozenset({"token", "authorization", "x-rapidapi-key"})
     secret_path: bool = False  # the URL path is itself a credential (incoming webhooks): never shown
-    expect_json: bool = True  # a 2xx body that is not JSON is retried (CDN pages, truncation), then fails
+    expect_json: bool = True  # a 2xx body that is not JSON fails at once; one that looks cut off is retried once
     classify: Callable[[WireResponse], RetryDecision | None] | None = None  # runs before the defaults
     describe_error: Callable[[WireResponse], str | None] | None = None  # the server's reason in a body
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.breaker_failure_threshold < 1:
             raise ValueError(f"{self.provider}: max_attempts and breaker_failure_threshold must be >= 1")
-        if min(self.connect_timeout_s, self.read_timeout_s) <= 0:
-            raise ValueError(f"{self.provider}: timeouts must be positive")
+        if min(self.connect_timeout_s, self.read_timeout_s, self.deadline_s, self.budget_s) <= 0:
+            raise ValueError(f"{self.provider}: timeouts, deadline_s and budget_s must be positive")
         # Names are matched case-insensitively (HTTP headers are; query names are by convention).
         object.__setattr__(self, "secret_params", frozenset(p.lower() for p in self.secret_params))
         object.__setattr__(self, "secret_headers", frozenset(h.lower() for h in self.secret_headers))
@@ -142,9 +167,12 @@ class ProviderHttpError(Exception):
     """A request that failed for good; the message is safe to log (URL redacted, secrets scrubbed)."""
 
     def __init__(self, provider: str, reason: str, *, url: str = "", status: int | None = None,
-                 retryable: bool = False, what: str = "", attempts: int = 1, method: str = "GET") -> None:
+                 retryable: bool = False, what: str = "", attempts: int = 1, method: str = "GET",
+                 elapsed_s: float | None = None, max_attempts: int | None = None) -> None:
         self.provider, self.reason, self.url, self.status = provider, reason, url, status
         self.retryable, self.what, self.attempts, self.method = retryable, what, attempts, method
+        # Set when a deadline or the retry budget ended the request: the time spent since its first attempt.
+        self.elapsed_s, self.max_attempts = elapsed_s, max_attempts
         super().__init__(self._message())
 
     def _head(self) -> str:
@@ -154,6 +182,9 @@ class ProviderHttpError(Exception):
         subject = f" for {self.what}" if self.what else ""
         where = f" ({self.method} {_shorten(self.url, _URL_CHARS)})" if self.url else ""
         tail = f" (gave up after {self.attempts} attempts)" if with_attempts and self.attempts > 1 else ""
+        if with_attempts and self.elapsed_s is not None:
+            of = f" of {self.max_attempts}" if self.max_attempts else ""
+            tail = f" (attempt {self.attempts}{of}, {_seconds(self.elapsed_s)} since the first attempt)"
         return f"{self.provider}: {self._head()}{subject}{where}: {self.reason}{tail}"
 
     def __reduce__(self) -> Any:  # keyword-only __init__: pickle (multiprocess executors) needs help
@@ -216,6 +247,138 @@ class _Failure:
     decision: RetryDecision
     trips_breaker: bool  # provider-side trouble (network, 5xx, 429, garbage), not a bad request
     response: WireResponse | None = None
+    timed: bool = False  # cut off by the deadline or the budget: the final error says how long it took
+    out_of_budget: bool = False  # the budget, not the deadline, cut it off: nothing is left to retry with
+
+
+@dataclasses.dataclass
+class _Budget:
+    """The time one request has spent since its first attempt: attempts as measured, waits as slept."""
+
+    policy: HttpPolicy
+    spent: float = 0.0
+
+    def next_limit(self) -> tuple[float, bool]:
+        """Seconds the next attempt may take, and whether the budget (not the deadline) set them."""
+        left = self.policy.budget_s - self.spent
+        return (max(left, 0.001), True) if left < self.policy.deadline_s else (self.policy.deadline_s, False)
+
+
+class _Watchdog:
+    """Cuts one attempt off at its deadline, wherever it is blocked (connect, headers, body).
+
+    A read timeout cannot do it: httpx restarts it with every chunk, so a server sending a byte every few
+    seconds never trips it. At the deadline this shuts the socket down, which makes a read blocked in the
+    requesting thread return at once (closing the socket would not wake it). `stop()` disarms it before
+    the connection goes back to the pool, so a pooled connection is never touched.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self.done = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        _ALARMS.arm(time.monotonic() + seconds, self)
+
+    def trace(self, event: str, info: dict) -> None:
+        """httpcore's `trace` request extension: catch the socket as soon as a new connection is up."""
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        """Watch the socket of `stream` (an httpcore network stream; anything else is ignored)."""
+        get = getattr(stream, "get_extra_info", None)
+        sock = get("socket") if callable(get) else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._socket = sock
+            if self.fired and not self.done:
+                _shutdown(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.fired = True
+            if self._socket is not None:
+                _shutdown(self._socket)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.done = True
+        _ALARMS.disarmed()
+
+
+class _Alarms:
+    """One daemon thread that fires every armed watchdog at its deadline (a timer thread per attempt would
+    cost more than a whole offline request). Disarmed watchdogs are dropped lazily, in bulk."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._seq = 0
+        self._stale = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, dog: _Watchdog) -> None:
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (at, self._seq, dog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is dog:
+                self._cond.notify()  # the new earliest deadline
+
+    def disarmed(self) -> None:
+        with self._cond:
+            self._stale += 1
+            if self._stale > 64 and 2 * self._stale > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+                self._stale = 0
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                    self._stale = max(0, self._stale - 1)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].fire()
+
+
+_ALARMS = _Alarms()
+os.register_at_fork(after_in_child=_ALARMS.__init__)  # a forked child gets its own thread and lock
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:  # the plain socket's method, also for an SSLSocket: it must not touch the TLS state
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed or not connected
+
+
+@dataclasses.dataclass
+class _Exchange:
+    """What one attempt got from the network: a complete response, or how far it came before failing."""
+
+    wire: WireResponse | None = None
+    elapsed_s: float = 0.0
+    headers_seen: bool = False
+    received: int = 0  # body bytes received (as sent, before any Content-Encoding is decoded)
+    length: int | None = None  # the Content-Length header, if any
+    error: httpx.HTTPError | None = None
+    cut: bool = False  # stopped by the deadline (or the budget)
 
 
 class ProviderHttpClient:
@@ -312,11 +475,12 @@ class ProviderHttpClient:
     def _run(self, request: httpx.Request, call: dict, cost: float,
              scrub: Callable[[str], str]) -> FetchedResponse:
         p = self.policy
+        budget, onces = _Budget(p), 0
         for attempt in range(1, p.max_attempts + 1):
             is_trial = self._enter_breaker(call, attempt - 1)
             try:
                 self._acquire(cost, call, attempt - 1)
-                result = self._attempt(request, call, attempt, scrub)
+                result = self._attempt(request, call, attempt, scrub, budget)
             except BaseException:
                 if is_trial:  # do not leave the breaker waiting for a trial that never reports
                     with self._lock:
@@ -325,70 +489,133 @@ class ProviderHttpClient:
             self._record(result, is_trial)
             if isinstance(result, FetchedResponse):
                 return result
-            if not result.decision.retry or attempt == p.max_attempts:
-                raise result.error
+            onces += result.decision.once
+            if not result.decision.retry or attempt == p.max_attempts or onces > 1 or result.out_of_budget:
+                raise _final(result, budget, retryable=result.decision.retry)
             delay, source = self._retry_delay(result, attempt)
             if delay > p.max_wait_s:
                 result.error.reason += (f"; {source} asks to wait {delay:.0f} s, more than max_wait_s="
                                         f"{p.max_wait_s:g}, so not retrying")
                 raise _reraise(result.error, retryable=True)
+            if budget.spent + delay >= p.budget_s:
+                result.error.reason += (f"; not retrying: waiting {_seconds(delay)} more would use up the "
+                                        f"retry budget of {p.budget_s:g} s")
+                result.timed = True
+                raise _final(result, budget, retryable=True)
             self._enter_breaker(call, attempt, peek=True)  # opened by this failure: stop now, not later
             log.warning("%s; retrying in %.1f s (%s), attempt %d of %d", result.error._message(False),
                         delay, source, attempt + 1, p.max_attempts)
             self._sleep(delay)
+            budget.spent += delay
             with self._lock:
                 self._stats.retries += 1
                 self._stats.waited_s += delay
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, request: httpx.Request, call: dict, attempt: int,
-                 scrub: Callable[[str], str]) -> FetchedResponse | _Failure:
+    def _attempt(self, request: httpx.Request, call: dict, attempt: int, scrub: Callable[[str], str],
+                 budget: _Budget) -> FetchedResponse | _Failure:
         """Send once and judge the outcome: a FetchedResponse on success, else a _Failure."""
         p = self.policy
+        limit, by_budget = budget.next_limit()
 
         def failure(reason: str, decision: RetryDecision, *, trips: bool, wire: WireResponse | None = None,
-                    error_cls: type[ProviderHttpError] = ProviderHttpError) -> _Failure:
+                    error_cls: type[ProviderHttpError] = ProviderHttpError, timed: bool = False) -> _Failure:
             err = error_cls(p.provider, scrub(reason), status=wire.status if wire else None,
                             retryable=decision.retry, attempts=attempt, **call)
-            return _Failure(err, decision, trips, wire)
+            return _Failure(err, decision, trips, wire, timed=timed, out_of_budget=timed and by_budget)
 
         with self._lock:
             self._stats.attempts += 1
-        started = time.perf_counter()
-        try:
-            response = self._http.send(request)
-        except httpx.TimeoutException as exc:
-            kind = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read",
-                    httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}.get(type(exc), "request")
-            limit = p.connect_timeout_s if kind in ("connect", "pool") else p.read_timeout_s
-            return failure(f"{kind} timed out after {limit:g} s", RetryDecision(True), trips=True)
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            detail = str(exc) or type(exc).__name__
-            return failure(f"connection failed: {detail}", RetryDecision(True), trips=True)
-        except httpx.HTTPError as exc:  # unsupported scheme, protocol misuse...: retrying cannot help
-            return failure(f"{type(exc).__name__}: {exc}", RetryDecision(False), trips=False)
-        elapsed = time.perf_counter() - started
-        body = response.content
+        got = self._exchange(request, limit)
+        budget.spent += got.elapsed_s
         with self._lock:
-            self._stats.bytes += len(body)
-        wire = WireResponse(response.status_code, body, dict(response.headers))
+            self._stats.bytes += got.received
+        exc = got.error
+        timeouts = {httpx.ConnectTimeout: ("connect", p.connect_timeout_s), httpx.PoolTimeout:
+                    ("pool", p.connect_timeout_s)}.get(type(exc), ("read", p.read_timeout_s))
+        if got.cut or (isinstance(exc, httpx.TimeoutException) and limit < timeouts[1]):
+            within = (f"before the retry budget of {p.budget_s:g} s ran out" if by_budget
+                      else f"within {p.deadline_s:g} s")
+            return failure(f"{request.url.host} did not finish the response {within}, {_progress(got)}",
+                           RetryDecision(True), trips=True, timed=True)
+        if isinstance(exc, httpx.TimeoutException):
+            kind = {httpx.WriteTimeout: "write", httpx.ReadTimeout: "read"}.get(type(exc), timeouts[0])
+            return failure(f"{kind} timed out after {timeouts[1]:g} s", RetryDecision(True), trips=True)
+        if isinstance(exc, httpx.RemoteProtocolError) and got.headers_seen:
+            # The server closed the connection before the end of the body (fewer bytes than its
+            # Content-Length, or an unfinished chunked body). A dropped connection is worth one more try;
+            # a server or proxy that cuts this body the same way every time is not worth more.
+            detail = "the server closed the connection" if "peer closed" in str(exc) else str(exc)
+            return failure(f"the body was cut off, {_progress(got)} ({detail}); retried once at most",
+                           RetryDecision(True, once=True), trips=True)
+        if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            return failure(f"connection failed: {str(exc) or type(exc).__name__}", RetryDecision(True), trips=True)
+        if exc is not None:  # unsupported scheme, protocol misuse...: retrying cannot help
+            return failure(f"{type(exc).__name__}: {exc}", RetryDecision(False), trips=False)
+        assert got.wire is not None
+        return self._judge(request, got, call, attempt, failure)
 
+    def _exchange(self, request: httpx.Request, limit: float) -> _Exchange:
+        """One attempt on the wire, cut off after `limit` seconds whatever the server does."""
+        p = self.policy
+        request.extensions["timeout"] = {  # no single wait may outlast the attempt's deadline either
+            "connect": min(p.connect_timeout_s, limit), "read": min(p.read_timeout_s, limit),
+            "write": min(p.read_timeout_s, limit), "pool": min(p.connect_timeout_s, limit)}
+        dog = _Watchdog(limit)
+        request.extensions["trace"] = dog.trace
+        got = _Exchange()
+        started = time.monotonic()
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                got.headers_seen = True
+                dog.watch(response.extensions.get("network_stream"))
+                length = response.headers.get("content-length", "")
+                got.length = int(length) if length.isdigit() else None
+                chunks = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() - started > limit:  # a transport without a socket to watch
+                        got.cut = True
+                        break
+                else:
+                    got.wire = WireResponse(response.status_code, b"".join(chunks), dict(response.headers))
+            finally:
+                got.received = response.num_bytes_downloaded
+                dog.stop()  # before the connection goes back to the pool
+                response.close()
+        except httpx.HTTPError as exc:
+            got.error = exc
+        finally:
+            dog.stop()
+            got.elapsed_s = time.monotonic() - started
+        got.cut = got.cut or (dog.fired and got.wire is None)
+        return got
+
+    def _judge(self, request: httpx.Request, got: _Exchange, call: dict, attempt: int,
+               failure: Callable[..., _Failure]) -> FetchedResponse | _Failure:
+        """A complete response: success, or a failure the provider's rules and the defaults decide on."""
+        p, wire = self.policy, got.wire
+        assert wire is not None
         decision = p.classify(wire) if p.classify else None
         if decision is None and 200 <= wire.status < 300:
             parsed = _UNSET
             if p.expect_json:
                 try:
-                    parsed = json.loads(body)
-                except ValueError as exc:  # a CDN error page or a truncated body: usually transient
-                    return failure(_malformed_reason(exc, body), RetryDecision(True), trips=True, wire=wire,
-                                   error_cls=ProviderResponseError)
-            fetched = FetchedResponse(wire.status, body, wire.headers, call["url"], elapsed,
+                    parsed = json.loads(wire.body)
+                except ValueError as exc:
+                    cut = looks_truncated_json(wire.body)
+                    note = (_TRUNCATED_NOTE if cut else "not retried: a complete answer that is not JSON "
+                            "(an error page?) would come back the same")
+                    return failure(f"{_malformed_reason(exc, wire.body)}; {note}", RetryDecision(cut, once=cut),
+                                   trips=True, wire=wire, error_cls=ProviderResponseError)
+            fetched = FetchedResponse(wire.status, wire.body, wire.headers, call["url"], got.elapsed_s,
                                       dt.datetime.fromtimestamp(self._clock(), dt.UTC), attempt,
                                       p.provider, call["what"])
             if parsed is not _UNSET:
                 object.__setattr__(fetched, "_json", parsed)
             log.debug("%s: %s %s -> %d (%d bytes, %.2f s)", p.provider, request.method, call["url"],
-                      wire.status, len(body), elapsed)
+                      wire.status, len(wire.body), got.elapsed_s)
             return fetched
         if decision is None:  # the default rules: 429 and 5xx are transient, every other status is final
             decision = RetryDecision(wire.status == 429 or wire.status >= 500)
@@ -527,6 +754,48 @@ def _reraise(err: ProviderHttpError, **changes: Any) -> ProviderHttpError:
     err.__dict__.update(changes)
     err.args = (err._message(),)
     return err
+
+
+def _final(failure: _Failure, budget: _Budget, *, retryable: bool) -> ProviderHttpError:
+    """The error that ends a request; when time ended it, it says the attempt and the time spent."""
+    if not failure.timed:
+        return failure.error
+    return _reraise(failure.error, retryable=retryable, elapsed_s=budget.spent,
+                    max_attempts=budget.policy.max_attempts)
+
+
+def _progress(got: _Exchange) -> str:
+    if not got.headers_seen:
+        return "no response headers yet"
+    total = f" of {got.length}" if got.length is not None else ""
+    return f"{got.received}{total} bytes received"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+def looks_truncated_json(body: bytes) -> bool:
+    """Whether `body` reads as a JSON document cut off before its end (a dropped connection, a proxy's
+    size limit) rather than as something else: an HTML page, a wrong character inside the document.
+
+    For `classify` hooks of providers that parse 2xx bodies themselves (`expect_json=False`): such a body
+    deserves one retry (`RetryDecision(True, once=True)`), any other unreadable body none.
+    """
+    text = body.decode("utf-8-sig", "replace").strip()
+    if not text.startswith(("{", "[")):
+        return False
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Unterminated string"):  # only raised when the text ends inside a string
+            return True
+        rest = text[exc.pos:]  # where the parser gave up: nothing, or the start of a number or literal
+        if exc.msg.startswith("Invalid \\uXXXX escape"):  # "\u00" at the very end
+            return bool(_ESCAPE_START.fullmatch(rest))
+        return not rest or bool(_NUMBER_START.fullmatch(rest)) or any(
+            word.startswith(rest) for word in ("true", "false", "null"))
+    return False
 
 
 def _window_index(now: float, period_s: float) -> int:

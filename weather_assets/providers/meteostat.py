@@ -24,6 +24,7 @@ import polars as pl
 from weather_assets.providers import spec
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, ProviderHttpError, RateWindow, RetryDecision
+from weather_assets.providers.parsing import DECIMAL_PATTERN
 from weather_assets.providers.spec import Fetcher, History, ProviderSpec, Pulled
 from weather_assets.sites.catalog import Site
 
@@ -108,21 +109,28 @@ def _describe_error(response: WireResponse) -> str | None:
 
 
 def _classify(response: WireResponse) -> RetryDecision | None:
-    """2xx answers must be a bulk file; everything else follows the shared rules (429/5xx retried)."""
+    """2xx answers must be a bulk file; everything else follows the shared rules (429/5xx retried).
+
+    A complete 2xx body that is not a bulk file (empty, an HTML/XML page, JSON) is the server's answer and
+    fails at once. A gzip body that ends early may be a cut-off transfer: one retry, not more (a file
+    stored truncated would come back the same).
+    """
     if not 200 <= response.status < 300:
         return None
     body = response.body
     if not body:
-        return RetryDecision(retry=True, reason="empty 2xx body, expected a gzip CSV")
+        return RetryDecision(retry=False, reason="empty 2xx body, expected a gzip CSV; not retried")
     if body[:2] == _GZIP_MAGIC:
         try:
             gzip.decompress(body)
-        except (EOFError, OSError, zlib.error) as exc:  # a cut-off transfer: try again
-            return RetryDecision(retry=True, reason=f"truncated or corrupt gzip body ({exc})")
+        except (EOFError, OSError, zlib.error) as exc:
+            return RetryDecision(retry=True, once=True, reason=f"truncated or corrupt gzip body ({exc}); retried once")
         return None
     head = body.lstrip()[:1]
     if head == b"<":
-        return RetryDecision(retry=True, reason="an HTML/XML page instead of a gzip CSV (CDN error page?)")
+        return RetryDecision(
+            retry=False, reason="an HTML/XML page instead of a gzip CSV (CDN error page?); not retried"
+        )
     if head in (b"{", b"["):
         return RetryDecision(
             retry=False,
@@ -327,26 +335,56 @@ def _numbers(column: pl.Series, dtype: pl.DataType, where: str, name: str) -> pl
     return values.cast(dtype).rename(name)
 
 
+def _measure_cells(cells: pl.Series, integer: bool) -> tuple[pl.Series, pl.Series]:
+    """A measure column's text cells -> (Float64 values, the raw text of the cells that do not parse, else
+    null). An empty cell is NULL; a cell that is not a decimal number ("abc", "12,5"), or for `coco` not a
+    whole number, does not parse (spec.py UNPARSED): NULL, its text kept for the row's `unparsed`."""
+    text = pl.col("cell").str.strip_chars().replace("", None)
+    number = pl.when(text.str.contains(DECIMAL_PATTERN)).then(text.cast(pl.Float64, strict=False))
+    bad = text.is_not_null() & (number.is_null() | number.is_infinite())
+    if integer:
+        bad = bad | (number.is_not_null() & (number != number.round(0)))
+    read = pl.DataFrame({"cell": cells}).select(
+        pl.when(~bad).then(number).alias("value"), pl.when(bad).then(pl.col("cell")).alias("raw")
+    )
+    return read["value"], read["raw"]
+
+
+def _unparsed_column(raws: dict[str, pl.Series], n: int) -> pl.Series:
+    """The rows' `unparsed` JSON from each canonical column's raw text of the cells that did not parse."""
+    marks: list[str | None] = [None] * n
+    if raws:
+        table = pl.DataFrame(raws)
+        for i in table.select(pl.any_horizontal(pl.all().is_not_null())).to_series().arg_true():
+            marks[i] = spec.unparsed_json({c: raw for c, raw in table.row(i, named=True).items() if raw is not None})
+    return pl.Series(spec.UNPARSED, marks, dtype=pl.String)
+
+
 def _is_model(source: pl.Expr) -> pl.Expr:
     tokens = source.str.to_lowercase().str.strip_chars().str.split(" ")
     return tokens.list.eval(pl.element().is_in(sorted(MODEL_SOURCES))).list.any().fill_null(False)
 
 
 def _measures(raw: pl.DataFrame, where: str, include_model: bool) -> pl.DataFrame:
-    """`observed_at` and the canonical measures (SI units), model cells NULLed and model-only rows dropped."""
+    """`observed_at` and the canonical measures (SI units), model cells NULLed and model-only rows dropped;
+    `unparsed` lists the kept cells that do not parse (`_measure_cells`)."""
     n = raw.height
     values: list[pl.Series] = [raw["observed_at"]]
+    raws: dict[str, pl.Series] = {}
     model_cells = pl.Series("model", [False] * n, dtype=pl.Boolean)
     for column in _MEASURES:
         if column not in raw.columns:
             continue
-        series = _numbers(raw[column], pl.Int32 if column == "coco" else pl.Float64, where, column)
+        series, unreadable = _measure_cells(raw[column], integer=column == "coco")
         source = f"{column}_source"
         if not include_model and source in raw.columns:
             is_model = raw.select(_is_model(pl.col(source))).to_series()
-            model_cells = model_cells | (is_model & series.is_not_null())
+            model_cells = model_cells | (is_model & (series.is_not_null() | unreadable.is_not_null()))
             series = series.zip_with(~is_model, pl.Series([None] * n, dtype=series.dtype))
-        values.append(series.rename(column))
+            unreadable = unreadable.zip_with(~is_model, pl.Series([None] * n, dtype=pl.String))
+        values.append((series.cast(pl.Int32) if column == "coco" else series).rename(column))
+        if unreadable.null_count() < n:
+            raws[_MEASURES[column][0]] = unreadable
     frame = pl.DataFrame(values)
 
     exprs = [pl.col("observed_at")]
@@ -358,9 +396,10 @@ def _measures(raw: pl.DataFrame, where: str, include_model: bool) -> pl.DataFram
     out = frame.select(exprs)
     measures = [c for c in out.columns if c != "observed_at"]
     observed = pl.any_horizontal([pl.col(c).is_not_null() for c in measures]) if measures else pl.lit(False)
-    # Keep every row that still holds an observation, and the file's own all-empty rows; drop only rows
-    # that held nothing but model data (gap fill, future-dated forecasts).
-    return out.filter(observed | ~model_cells)
+    out = out.with_columns(_unparsed_column(raws, n))
+    # Keep every row that still holds an observation or a value that did not parse, and the file's own
+    # all-empty rows; drop only rows that held nothing but model data (gap fill, future-dated forecasts).
+    return out.filter(observed | pl.col(spec.UNPARSED).is_not_null() | ~model_cells)
 
 
 def magnus_dew_point(temp_c: pl.Expr, rhum_pct: pl.Expr) -> pl.Expr:

@@ -19,9 +19,18 @@ import polars as pl
 
 from weather_assets.providers import noaa_cdo
 from weather_assets.providers.base import WireResponse
-from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json, number_text
-from weather_assets.providers.spec import DAILY_COLUMNS, Fetcher, History, ProviderSpec, Pulled, conform, empty_frame
+from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision, looks_truncated_json
+from weather_assets.providers.parsing import Unparsed, load_json, measure_text
+from weather_assets.providers.spec import (
+    DAILY_COLUMNS,
+    UNPARSED,
+    Fetcher,
+    History,
+    ProviderSpec,
+    Pulled,
+    conform,
+    empty_frame,
+)
 from weather_assets.sites.catalog import Site
 
 NAME = "noaa_ads"
@@ -72,7 +81,9 @@ def _describe_error(response: WireResponse) -> str | None:
 
 
 def _classify(response: WireResponse) -> RetryDecision | None:
-    """A 2xx body must be JSON or empty ("no data"); anything else (a CDN/maintenance page) is retried."""
+    """A 2xx body must be JSON or empty ("no data"). A complete body that is not JSON (a CDN/maintenance
+    page) is the server's answer and fails at once; JSON cut off mid-way may be a dropped connection and
+    gets one retry."""
     if 200 <= response.status < 300:
         text = response.body.strip()
         if not text:
@@ -80,7 +91,11 @@ def _classify(response: WireResponse) -> RetryDecision | None:
         try:
             json.loads(text)
         except ValueError:
-            return RetryDecision(retry=True, reason="a 2xx answer that is not JSON (maintenance or CDN page?)")
+            if looks_truncated_json(text):
+                return RetryDecision(retry=True, once=True, reason="a 2xx answer cut off mid-JSON; retried once")
+            return RetryDecision(
+                retry=False, reason="a 2xx answer that is not JSON (maintenance or CDN page?); not retried"
+            )
     return None
 
 
@@ -88,8 +103,12 @@ POLICY = HttpPolicy(
     provider=NAME,
     connect_timeout_s=10.0,
     read_timeout_s=120.0,  # a year of 25 stations is a few MB, assembled slowly by the service
+    # The whole read timeout before the first byte, then a few MB at ~1 Mbit/s (~40 s), with margin; the
+    # budget leaves room for one such attempt plus quick retries.
+    deadline_s=240.0,
+    budget_s=360.0,
     rate_limits=RATE_LIMITS,
-    expect_json=False,  # an empty 200 body is "no data": `_classify` retries non-JSON 2xx bodies instead
+    expect_json=False,  # an empty 200 body is "no data": `_classify` judges the other non-JSON 2xx bodies
     classify=_classify,
     describe_error=_describe_error,
 )
@@ -180,7 +199,9 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
     """A daily-summaries JSON array -> DAILY_COLUMNS, one row per site and observation day.
 
     "" or an absent key = not reported -> NULL. `<TYPE>_ATTRIBUTES` carry the GHCND flags, read as in the
-    CDO module. An EMPTY body or `[]` is "no data". `station_id` is written in the catalog's CDO form
+    CDO module. An EMPTY body or `[]` is "no data". A value that is not a number as text ("warm", "12,5")
+    does not parse: NULL, its raw text in `unparsed` (spec.py UNPARSED); a value that is not a string (8.3)
+    is a shape error. `station_id` is written in the catalog's CDO form
     ("GHCND:USW00013723", the `noaa_cdo` station key this provider shares), though the service reports the
     bare id.
     """
@@ -218,15 +239,7 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
         if (station, day) in seen:
             continue
         seen.add((station, day))
-        values: dict[str, float | None] = {}
-        for datatype, column in DAILY_DATATYPES.items():
-            value = number_text(row.get(datatype), datatype, f"{where}: station {station} {day}", NoaaAdsResponseError)
-            if value is not None:
-                try:
-                    value = noaa_cdo.ghcnd_value(value, row.get(f"{datatype}_ATTRIBUTES"), 1)
-                except TypeError as exc:
-                    raise NoaaAdsResponseError(f"{where}: station {station} {day} {datatype}: {exc}") from None
-            values[column] = value
+        values = _values(row, f"{where}: station {station} {day}")
         for site in by_station[station]:
             records.append(
                 {
@@ -241,6 +254,22 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
         return empty_frame(DAILY_COLUMNS)
     frame = pl.DataFrame({name: [r.get(name) for r in records] for name in DAILY_COLUMNS}, schema=dict(DAILY_COLUMNS))
     return conform(frame.sort("site_id", "date"), DAILY_COLUMNS)
+
+
+def _values(row: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A station-day row's canonical daily measures and its `unparsed` values."""
+    values: dict[str, Any] = {}
+    unparsed = Unparsed()
+    for datatype, column in DAILY_DATATYPES.items():
+        value = unparsed.read(column, measure_text, row.get(datatype), datatype, where, NoaaAdsResponseError)
+        if value is not None:
+            try:
+                value = noaa_cdo.ghcnd_value(value, row.get(f"{datatype}_ATTRIBUTES"), 1)
+            except TypeError as exc:
+                raise NoaaAdsResponseError(f"{where} {datatype}: {exc}") from None
+        values[column] = value
+    values[UNPARSED] = unparsed.json()
+    return values
 
 
 # --------------------------------------------------------------------------- the platform's contract

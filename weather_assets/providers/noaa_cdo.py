@@ -23,10 +23,11 @@ import polars as pl
 
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import FetchedResponse, HttpPolicy, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json, number, parse_time
+from weather_assets.providers.parsing import Unparsed, UnparsedValue, load_json, measure, parse_time
 from weather_assets.providers.spec import (
     DAILY_COLUMNS,
     OBSERVATION_COLUMNS,
+    UNPARSED,
     Fetcher,
     History,
     ProviderSpec,
@@ -410,7 +411,10 @@ def _rows(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> list[d
         station, date, datatype, value = row["station"], row["date"], row["datatype"], row["value"]
         if not all(isinstance(v, str) for v in (station, date, datatype)):
             raise NoaaCdoResponseError(f"{where}: station/date/datatype must be strings in {row}")
-        number(value, "value", f"{where}: station {station} {date} {datatype}", NoaaCdoResponseError, required=True)
+        try:
+            _value(value, f"{where}: station {station} {date} {datatype}")
+        except UnparsedValue:
+            pass  # the row is kept: its normaliser quarantines the value
         if (station, date) in foreign:
             continue
         key = (station, date, datatype)
@@ -419,6 +423,15 @@ def _rows(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> list[d
         seen.add(key)
         rows.append(row)
     return rows
+
+
+def _value(value: Any, where: str) -> float:
+    """A result's `value`: a JSON number, required. Text ("abc") or a NaN literal does not parse
+    (`UnparsedValue`: NULL, raw text in `unparsed`); null or another JSON type is a shape error."""
+    parsed = measure(value, "value", where, NoaaCdoResponseError)
+    if parsed is None:
+        raise NoaaCdoResponseError(f"{where}: 'value' is missing, expected a number")
+    return parsed
 
 
 def _sites_by_station(sites: Sequence[Site]) -> dict[str, list[Site]]:
@@ -440,7 +453,8 @@ def _sites_for(station: str, by_station: Mapping[str, list[Site]], where: str) -
 
 
 def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
-    """A GHCND `/data` page -> DAILY_COLUMNS, one row per site and observation day."""
+    """A GHCND `/data` page -> DAILY_COLUMNS, one row per site and observation day. A `value` that is text
+    ("abc") or a NaN literal does not parse: NULL, its raw text in the station-day's `unparsed` (spec.py)."""
     if meta.get("dataset", GHCND) != GHCND:
         return empty_frame(DAILY_COLUMNS)
     where = _where({**meta, "dataset": GHCND}, sites)
@@ -449,6 +463,7 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
         raise NoaaCdoResponseError(f"{where}: units={units!r} is not read (raw or metric only)")
     by_station = _sites_by_station(sites)
     days: dict[tuple[str, dt.date], dict[str, float | None]] = {}
+    unparsed: dict[tuple[str, dt.date], Unparsed] = {}
     for row in _rows(body, meta, sites):
         column_divisor = DAILY_DATATYPES.get(row["datatype"])
         if column_divisor is None:
@@ -458,15 +473,25 @@ def normalise_daily(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site])
         _sites_for(station, by_station, where)
         stamp = parse_time(row["date"], "date", f"{where}: station {station}", NoaaCdoResponseError, fmt=DATE_FORMAT)
         day = stamp.date()
+        found = unparsed.setdefault((station, day), Unparsed())
+        raw = found.read(column, _value, row["value"], f"{where}: station {station} {day} {row['datatype']}")
         try:
-            value = ghcnd_value(row["value"], row.get("attributes"), 1 if units == "metric" else divisor)
+            scale = 1 if units == "metric" else divisor
+            value = None if raw is None else ghcnd_value(raw, row.get("attributes"), scale)
         except TypeError as exc:
             raise NoaaCdoResponseError(f"{where}: station {station} {day}: {exc}") from None
         days.setdefault((station, day), {})[column] = value
     if not days:
         return empty_frame(DAILY_COLUMNS)
     records = [
-        {"site_id": site.id, "source": SOURCE, "date": day, "station_id": station, **values}
+        {
+            "site_id": site.id,
+            "source": SOURCE,
+            "date": day,
+            "station_id": station,
+            **values,
+            UNPARSED: unparsed[(station, day)].json(),
+        }
         for (station, day), values in days.items()
         for site in by_station[station]
     ]
@@ -482,7 +507,8 @@ def normalise_hourly(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]
     hour's end in UTC, `date` minus the standard offset of the site's zone (Greensboro: 14:00 EST ->
     19:00 UTC, also in July); rows outside the run window are the platform's to drop. `99999`,
     accumulation/missing/deleted measurement flags and any quality flag -> NULL (`precip_mm`). HPD lists
-    wet hours only: an hour that is not in the body is not a 0 (unknown stays unknown).
+    wet hours only: an hour that is not in the body is not a 0 (unknown stays unknown). A `value` that is
+    text or a NaN literal does not parse: NULL, its raw text in `unparsed` (spec.py UNPARSED).
     """
     if meta.get("dataset", PRECIP_HLY) != PRECIP_HLY:
         return empty_frame(OBSERVATION_COLUMNS)
@@ -499,13 +525,15 @@ def normalise_hourly(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]
             )
         # no zone: HPD hours are local standard time
         local = parse_time(row["date"], "date", f"{where}: station {station}", NoaaCdoResponseError, fmt=DATE_FORMAT)
+        found = Unparsed()
+        raw = found.read("precipitation_mm", _value, row["value"], f"{where}: station {station} {row['date']}")
         try:
-            value = precip_mm(row["value"], row.get("attributes"))
+            value = None if raw is None else precip_mm(raw, row.get("attributes"))
         except (TypeError, ValueError) as exc:
             raise NoaaCdoResponseError(f"{where}: station {station} {row['date']}: {exc}") from None
         for site in _sites_for(station, by_station, where):
             observed_at = local - standard_offset(site.timezone, local)
-            records.append((site.id, observed_at, value))
+            records.append((site.id, observed_at, value, found.json()))
     if not records:
         return empty_frame(OBSERVATION_COLUMNS)
     frame = pl.DataFrame(
@@ -515,6 +543,7 @@ def normalise_hourly(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]
             "observed_at": [r[1] for r in records],
             "precipitation_mm": [r[2] for r in records],
             "weather_code_system": [WEATHER_CODE_SYSTEM] * len(records),
+            UNPARSED: [r[3] for r in records],
         },
         schema={
             "site_id": pl.String,
@@ -522,6 +551,7 @@ def normalise_hourly(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]
             "observed_at": pl.Datetime("us"),
             "precipitation_mm": pl.Float64,
             "weather_code_system": pl.String,
+            UNPARSED: pl.String,
         },
     )
     return conform(frame.sort("site_id", "observed_at"), OBSERVATION_COLUMNS)

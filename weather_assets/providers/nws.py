@@ -18,10 +18,11 @@ import polars as pl
 
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json, number, parse_time
+from weather_assets.providers.parsing import Unparsed, UnparsedValue, load_json, measure, parse_time
 from weather_assets.providers.spec import (
     ESTIMATED_FIELDS,
     OBSERVATION_COLUMNS,
+    UNPARSED,
     Fetcher,
     History,
     ProviderSpec,
@@ -83,7 +84,8 @@ def _describe_error(response: WireResponse) -> str | None:
 
 
 def _classify(response: WireResponse) -> RetryDecision | None:
-    """NWS rules on top of the shared ones (429 and 5xx retried, other 4xx final, non-JSON 2xx retried)."""
+    """NWS rules on top of the shared ones (429 and 5xx retried, other 4xx final, a non-JSON 2xx final unless
+    it looks cut off mid-JSON: then retried once)."""
     status = response.status
     if status in (301, 302, 307, 308):
         where = _header(response, "location") or "(no Location header)"
@@ -103,6 +105,7 @@ POLICY = HttpPolicy(
     provider=NAME,
     connect_timeout_s=10.0,
     read_timeout_s=30.0,  # a page of 500 observations is ~1 MB
+    deadline_s=60.0,  # the read timeout before the first byte, then ~1 MB at 1 Mbit/s (~8 s), with margin
     rate_limits=RATE_LIMITS,
     classify=_classify,
     describe_error=_describe_error,
@@ -163,13 +166,14 @@ _UNITS: dict[str, dict[str, Convert]] = {
 
 
 def _quantity(container: Mapping[str, Any], key: str, kind: str, where: str) -> float | None:
-    """A QuantitativeValue in SI, by its unitCode. Absent, null or QC-flagged (X, Q, B) -> None."""
+    """A QuantitativeValue in SI, by its unitCode. Absent, null or QC-flagged (X, Q, B) -> None. A `value`
+    that is text ("ten") or a NaN literal does not parse (`UnparsedValue`, see spec.py UNPARSED)."""
     qv = container.get(key)
     if qv is None:
         return None
     if not isinstance(qv, Mapping):
         raise NwsResponseError(f"{where}: '{key}' is not a QuantitativeValue object ({qv!r})")
-    value = number(qv.get("value"), f"{key}.value", where, NwsResponseError)
+    value = measure(qv.get("value"), f"{key}.value", where, NwsResponseError)
     if value is None:
         return None
     qc = qv.get("qualityControl")
@@ -364,15 +368,25 @@ def _check_station(properties: Mapping[str, Any], station: str, where: str) -> N
 
 
 def _observation_row(properties: Mapping[str, Any], rank: int, where: str) -> dict[str, Any]:
-    row: dict[str, Any] = {column: _quantity(properties, key, kind, where) for key, (column, kind) in _OBSERVED.items()}
-    # Rule 4: only a routine report's "last hour" is the preceding hour's total.
-    precipitation = _quantity(properties, "precipitationLastHour", "precipitation", where)
+    unparsed = Unparsed()
+    row: dict[str, Any] = {
+        column: unparsed.read(column, _quantity, properties, key, kind, where)
+        for key, (column, kind) in _OBSERVED.items()
+    }
+    # Rule 4: only a routine report's "last hour" is the preceding hour's total (another's is not used,
+    # so whether it parses does not matter; its shape is still checked).
+    kept = unparsed if rank == RANK_ROUTINE else Unparsed()
+    precipitation = kept.read(
+        "precipitation_mm", _quantity, properties, "precipitationLastHour", "precipitation", where
+    )
     row["precipitation_mm"] = precipitation if rank == RANK_ROUTINE else None
+    row[UNPARSED] = unparsed.json()
     return row
 
 
 def normalise_observations(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
-    """One page of `/stations/{id}/observations` -> canonical hourly rows (the hourly rule above)."""
+    """One page of `/stations/{id}/observations` -> canonical hourly rows (the hourly rule above). A value
+    that is text or a NaN literal does not parse: NULL, its raw text in `unparsed` (spec.py UNPARSED)."""
     station = str(meta.get("station", "?"))
     where = f"{NAME}: station {station} ({_sites_label(sites)})"
     payload = load_json(body, where, NwsResponseError)
@@ -488,7 +502,8 @@ def pull_forecast(fetch: Fetcher, sites: Sequence[Site], now_utc: dt.datetime) -
 
 
 def _speed(period: Mapping[str, Any], key: str, where: str) -> tuple[float | None, bool]:
-    """(m/s, is an estimate) from "10 mph", "5 to 10 mph" (midpoint: an estimate) or a QuantitativeValue."""
+    """(m/s, is an estimate) from "10 mph", "5 to 10 mph" (midpoint: an estimate) or a QuantitativeValue.
+    Text that reads as neither does not parse (`UnparsedValue`)."""
     value = period.get(key)
     if value is None or isinstance(value, Mapping):
         return _quantity(period, key, "speed", where), False
@@ -499,7 +514,7 @@ def _speed(period: Mapping[str, Any], key: str, where: str) -> tuple[float | Non
     match = _SPEED_RE.fullmatch(value)
     convert = _SPEED_UNITS.get(match.group(3).lower()) if match else None
     if match is None or convert is None:
-        raise NwsResponseError(f"{where}: cannot read '{key}' {value!r} (expected e.g. '10 mph' or '5 to 10 mph')")
+        raise UnparsedValue(value, key, "e.g. '10 mph' or '5 to 10 mph'")
     low, high = float(match.group(1)), match.group(2)
     if high is None:
         return float(convert(low)), False
@@ -510,12 +525,13 @@ def _temperature(period: Mapping[str, Any], where: str) -> float | None:
     value = period.get("temperature")
     if value is None or isinstance(value, Mapping):
         return _quantity(period, "temperature", "temperature", where)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not isinstance(value, str) and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise NwsResponseError(f"{where}: 'temperature' {value!r} is neither a number nor a QuantitativeValue")
     unit = period.get("temperatureUnit")
     if unit not in ("F", "C"):
         raise NwsResponseError(f"{where}: 'temperatureUnit' {unit!r} is not F or C")
-    return float(_UNITS["temperature"]["degF" if unit == "F" else "degC"](float(value)))
+    reading = measure(value, "temperature", where, NwsResponseError)  # text does not parse (`UnparsedValue`)
+    return float(_UNITS["temperature"]["degF" if unit == "F" else "degC"](reading)) if reading is not None else None
 
 
 def _direction(period: Mapping[str, Any], where: str) -> float | None:
@@ -524,25 +540,33 @@ def _direction(period: Mapping[str, Any], where: str) -> float | None:
         return None
     if isinstance(value, Mapping):
         return _quantity(period, "windDirection", "angle", where)
+    if not isinstance(value, str):
+        raise NwsResponseError(f"{where}: 'windDirection' {value!r} is neither a string nor a QuantitativeValue")
     if value not in COMPASS_DEGREES:
-        raise NwsResponseError(f"{where}: 'windDirection' {value!r} is not a 16-point compass direction")
+        raise UnparsedValue(value, "windDirection", "a 16-point compass direction")
     return COMPASS_DEGREES[value]
 
 
 def _forecast_row(period: Mapping[str, Any], where: str) -> dict[str, Any]:
-    wind, wind_estimated = _speed(period, "windSpeed", where)
-    gust, gust_estimated = _speed(period, "windGust", where)
+    unparsed = Unparsed()
+    wind, wind_estimated = unparsed.read("wind_speed_ms", _speed, period, "windSpeed", where) or (None, False)
+    gust, gust_estimated = unparsed.read("wind_gust_ms", _speed, period, "windGust", where) or (None, False)
     estimated = [c for c, flag in (("wind_speed_ms", wind_estimated), ("wind_gust_ms", gust_estimated)) if flag]
     return {
         "observed_at": parse_time(period.get("startTime"), "startTime", where, NwsResponseError),
-        "temperature_c": _temperature(period, where),
-        "relative_humidity_pct": _quantity(period, "relativeHumidity", "percent", where),
-        "dew_point_c": _quantity(period, "dewpoint", "temperature", where),
+        "temperature_c": unparsed.read("temperature_c", _temperature, period, where),
+        "relative_humidity_pct": unparsed.read(
+            "relative_humidity_pct", _quantity, period, "relativeHumidity", "percent", where
+        ),
+        "dew_point_c": unparsed.read("dew_point_c", _quantity, period, "dewpoint", "temperature", where),
         "wind_speed_ms": wind,
-        "wind_direction_deg": _direction(period, where),
+        "wind_direction_deg": unparsed.read("wind_direction_deg", _direction, period, where),
         "wind_gust_ms": gust,
-        "precipitation_mm": _quantity(period, "quantitativePrecipitation", "precipitation", where),
+        "precipitation_mm": unparsed.read(
+            "precipitation_mm", _quantity, period, "quantitativePrecipitation", "precipitation", where
+        ),
         ESTIMATED_FIELDS: ",".join(estimated) or None,
+        UNPARSED: unparsed.json(),
     }
 
 
@@ -552,7 +576,8 @@ def normalise_forecast(body: bytes, meta: Mapping[str, Any], sites: Sequence[Sit
     A landed /points answer (meta kind "points") holds no forecast: no rows. A `windSpeed` (or `windGust`)
     of "A to B mph" becomes the midpoint (A + B) / 2, listed in `estimated_fields`.
     `probabilityOfPrecipitation` is a probability, not an amount: `precipitation_mm` stays null unless a
-    period carries a `quantitativePrecipitation` amount.
+    period carries a `quantitativePrecipitation` amount. Text that does not read as its value (a `windSpeed`
+    "calm-ish", a `windDirection` "XYZ", a `temperature` "abc") is NULL, its raw text in `unparsed` (spec.py).
     """
     if meta.get("kind") == "points":
         return pl.DataFrame(schema=FORECAST_COLUMNS)

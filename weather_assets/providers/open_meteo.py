@@ -18,10 +18,11 @@ import polars as pl
 
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json
+from weather_assets.providers.parsing import UnparsedValue, load_json, measure
 from weather_assets.providers.spec import (
     MEASURES,
     OBSERVATION_COLUMNS,
+    UNPARSED,
     Endpoint,
     Fetcher,
     History,
@@ -29,6 +30,8 @@ from weather_assets.providers.spec import (
     Pulled,
     Snapshot,
     empty_frame,
+    unparsed_json,
+    unparsed_text,
 )
 from weather_assets.sites.catalog import Site
 
@@ -113,7 +116,12 @@ def _classify(response: WireResponse) -> RetryDecision | None:
 POLICY = HttpPolicy(
     provider=NAME,
     connect_timeout_s=10.0,
-    read_timeout_s=120.0,  # a year x 15 sites is a ~10 MB body
+    read_timeout_s=120.0,  # the archive may be silent this long before answering a year of many sites
+    # A year-long multi-location body is ~9 MB: the whole read timeout before the first byte, then ~75 s
+    # at 1 Mbit/s, with margin. The budget leaves room for one such attempt plus quick retries or the
+    # wait for the next minute's rate window (a stalled archive used to take 641 s to fail).
+    deadline_s=240.0,
+    budget_s=360.0,
     rate_limits=RATE_LIMITS,
     classify=_classify,
     describe_error=_describe_error,
@@ -294,6 +302,7 @@ def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
     observed_at = _times_utc(block, units, offset, where)
     n = len(observed_at)
     columns: dict[str, pl.Series] = {}
+    unparsed: dict[int, dict[str, str]] = {}  # row -> {column: raw text}
     for variable, column in HOURLY_VARIABLES.items():
         dtype = MEASURES[column]
         values = block.get(variable)
@@ -301,15 +310,21 @@ def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
             columns[column] = pl.Series(column, [None] * n, dtype=dtype)
             continue
         if not isinstance(values, list) or len(values) != n:
-            raise OpenMeteoResponseError(f"{where}: 'hourly.{variable}' has {len(values)} values for {n} times")
+            count = f"{len(values)} values" if isinstance(values, list) else f"a {type(values).__name__}"
+            raise OpenMeteoResponseError(f"{where}: 'hourly.{variable}' has {count} for {n} times")
         unit = units.get(variable)
         if unit not in _UNIT_CONVERSIONS:
             raise OpenMeteoResponseError(f"{where}: unknown unit {unit!r} for '{variable}'")
         factor, offset_c = _UNIT_CONVERSIONS[unit]
-        series = pl.Series(column, values, dtype=pl.Float64, strict=False)
+        series, bad = _hourly_values(values, column, variable, where)
+        for row, raw in bad.items():
+            unparsed.setdefault(row, {})[column] = raw
         if (factor, offset_c) != (1.0, 0.0):
             series = series * factor + offset_c
         columns[column] = series.cast(dtype) if dtype == pl.Int32() else series
+    marks = [None] * n
+    for row, found in unparsed.items():
+        marks[row] = unparsed_json(found)
     return pl.DataFrame(
         {
             "site_id": pl.Series([site.id] * n, dtype=pl.String),
@@ -317,8 +332,38 @@ def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
             "observed_at": observed_at,
             **columns,
             "weather_code_system": pl.Series([WEATHER_CODE_SYSTEM] * n, dtype=pl.String),
+            UNPARSED: pl.Series(marks, dtype=pl.String),
         }
     )
+
+
+_NUMBER_TYPES = frozenset({float, int, type(None)})  # an `hourly` element that is a number or null
+
+
+def _hourly_values(values: list[Any], column: str, variable: str, where: str) -> tuple[pl.Series, dict[int, str]]:
+    """One `hourly` array as Float64, and the raw text of the elements that do not parse, by position.
+
+    An element is a number or null. Text ("abc", "12,5", even "8.3") and a NaN/Infinity literal do not
+    parse: NULL here, their text in the row's `unparsed` (spec.py UNPARSED). Another JSON type (a boolean,
+    an object, an array) is a shape error. Only an array holding such elements is read one by one.
+    """
+    unparsed: dict[int, str] = {}
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        odd = [i for i, value in enumerate(values) if type(value) not in _NUMBER_TYPES]
+        values = list(values)
+        for i in odd:
+            try:
+                measure(values[i], f"hourly.{variable}[{i}]", where, OpenMeteoResponseError)
+            except UnparsedValue as exc:
+                unparsed[i] = exc.raw
+            values[i] = None
+    series = pl.Series(column, values, dtype=pl.Float64, strict=False)  # numbers and nulls only by now
+    total = series.sum()  # NaN or Infinity when an element is one (or the sum overflows): then find them
+    not_finite = [] if math.isfinite(total) else (~series.is_finite()).arg_true().to_list()
+    if not_finite:
+        unparsed.update({i: unparsed_text(values[i]) for i in not_finite})
+        series = series.scatter(not_finite, None)
+    return series, dict(sorted(unparsed.items()))
 
 
 def normalise_hourly(payload: Any, sites: Sequence[Site], *, where: str = "open_meteo") -> pl.DataFrame:

@@ -21,9 +21,10 @@ import polars as pl
 
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpError, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json, number, one_site
+from weather_assets.providers.parsing import Unparsed, UnparsedValue, load_json, measure, number, one_site
 from weather_assets.providers.spec import (
     OBSERVATION_COLUMNS,
+    UNPARSED,
     Fetcher,
     History,
     ProviderSpec,
@@ -125,6 +126,7 @@ POLICY = HttpPolicy(
     provider=NAME,
     connect_timeout_s=10.0,
     read_timeout_s=30.0,  # one site, one hour or 48 hours: small bodies
+    deadline_s=60.0,  # the read timeout before the first byte, then a small body, with margin
     rate_limits=RATE_LIMITS,
     secret_params=frozenset({KEY_PARAM, "apikey", "key", "token"}),
     classify=_classify,
@@ -289,14 +291,18 @@ def speed_ms(value: float | None, units: str) -> float | None:
 
 
 class _Reader:
-    """Typed access to one JSON object, raising a clear error that names the provider, site and field."""
+    """Typed access to one JSON object, raising a clear error that names the provider, site and field.
+
+    A measure that is text ("25.3", "abc") or a NaN literal does not parse: `measure`, `weather_code` and
+    `precipitation_mm` raise `UnparsedValue` (spec.py UNPARSED), which `read` and `coded` record for the row."""
 
     def __init__(self, obj: Any, where: str) -> None:
         if not isinstance(obj, dict):
             raise OpenWeatherMapResponseError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         self.obj, self.where = obj, where
+        self.unparsed = Unparsed()
 
-    def number(self, *path: str, required: bool = False) -> float | None:
+    def _at(self, path: tuple[str, ...]) -> Any:
         value: Any = self.obj
         for depth, key in enumerate(path):
             if value is None:
@@ -304,7 +310,18 @@ class _Reader:
             if not isinstance(value, dict):
                 raise OpenWeatherMapResponseError(f"{self.where}: '{'.'.join(path[:depth])}' is not an object")
             value = value.get(key)
-        return number(value, ".".join(path), self.where, OpenWeatherMapResponseError, required=required)
+        return value
+
+    def number(self, *path: str, required: bool = False) -> float | None:
+        """A key field (`dt`): anything but a JSON number is a shape error."""
+        return number(self._at(path), ".".join(path), self.where, OpenWeatherMapResponseError, required=required)
+
+    def measure(self, *path: str) -> float | None:
+        return measure(self._at(path), ".".join(path), self.where, OpenWeatherMapResponseError)
+
+    def read(self, column: str, *path: str) -> float | None:
+        """The measure at `path` for `column`, or None with its raw text kept when it does not parse."""
+        return self.unparsed.read(column, self.measure, *path)
 
     def weather_code(self) -> int | None:
         weather = self.obj.get("weather")
@@ -315,15 +332,26 @@ class _Reader:
         code = weather[0].get("id")
         if code is None:
             return None
+        if isinstance(code, str):
+            raise UnparsedValue(code, "weather[0].id", "an integer")
         if isinstance(code, bool) or not isinstance(code, int):
             raise OpenWeatherMapResponseError(f"{self.where}: 'weather[0].id' is not an integer: {code!r}")
         return code
 
     def precipitation_mm(self) -> float | None:
         """`rain.1h` + `snow.1h` (mm/h over the last hour); both absent -> unknown (null), never 0."""
-        parts = [self.number(kind, "1h") for kind in ("rain", "snow")]
+        parts = [self.measure(kind, "1h") for kind in ("rain", "snow")]
         known = [p for p in parts if p is not None]
         return round(sum(known), 3) if known else None
+
+    def coded(self, measures: dict[str, Any]) -> dict[str, Any]:
+        """`measures` with the weather code, the precipitation and the row's `unparsed` added."""
+        return {
+            **measures,
+            "precipitation_mm": self.unparsed.read("precipitation_mm", self.precipitation_mm),
+            "weather_code": self.unparsed.read("weather_code", self.weather_code),
+            UNPARSED: self.unparsed.json(),
+        }
 
 
 def _check_not_error(body: Any, where: str) -> None:
@@ -353,24 +381,25 @@ def _naive_utc(epoch: float) -> dt.datetime:
 
 def _one_call_measures(r: _Reader, units: str) -> dict[str, Any]:
     """A One Call `data[]` / `hourly[]` element (flat names: `wind_speed`, `clouds`...)."""
-    return {
-        "temperature_c": temperature_c(r.number("temp"), units),
-        "relative_humidity_pct": r.number("humidity"),
-        "dew_point_c": temperature_c(r.number("dew_point"), units),
-        "pressure_msl_hpa": r.number("pressure"),
-        "wind_speed_ms": speed_ms(r.number("wind_speed"), units),
-        "wind_direction_deg": r.number("wind_deg"),
-        "wind_gust_ms": speed_ms(r.number("wind_gust"), units),
-        "precipitation_mm": r.precipitation_mm(),
-        "cloud_cover_pct": r.number("clouds"),
-        "weather_code": r.weather_code(),
-    }
+    return r.coded(
+        {
+            "temperature_c": temperature_c(r.read("temperature_c", "temp"), units),
+            "relative_humidity_pct": r.read("relative_humidity_pct", "humidity"),
+            "dew_point_c": temperature_c(r.read("dew_point_c", "dew_point"), units),
+            "pressure_msl_hpa": r.read("pressure_msl_hpa", "pressure"),
+            "wind_speed_ms": speed_ms(r.read("wind_speed_ms", "wind_speed"), units),
+            "wind_direction_deg": r.read("wind_direction_deg", "wind_deg"),
+            "wind_gust_ms": speed_ms(r.read("wind_gust_ms", "wind_gust"), units),
+            "cloud_cover_pct": r.read("cloud_cover_pct", "clouds"),
+        }
+    )
 
 
 def normalise_current(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) -> pl.DataFrame:
     """Current weather 2.5 -> one row at the report's exact `dt` (UTC), in SI units.
 
     No dew point in 2.5 (null); `main.pressure` is sea-level hPa; `wind.gust` optional (null when absent).
+    A measure that is text or a NaN literal is NULL, its raw text in `unparsed` (spec.py UNPARSED).
     """
     site = one_site(sites, meta, f"{NAME} current weather", OpenWeatherMapResponseError)
     where = f"{NAME} current weather site {site.id}"
@@ -381,17 +410,17 @@ def normalise_current(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site
         raise OpenWeatherMapResponseError(f"{where}: no 'main' object")
     units = units_of(payload, meta)
     stamp = r.number("dt", required=True)
-    measures = {
-        "temperature_c": temperature_c(r.number("main", "temp"), units),
-        "relative_humidity_pct": r.number("main", "humidity"),
-        "pressure_msl_hpa": r.number("main", "pressure"),
-        "wind_speed_ms": speed_ms(r.number("wind", "speed"), units),
-        "wind_direction_deg": r.number("wind", "deg"),
-        "wind_gust_ms": speed_ms(r.number("wind", "gust"), units),
-        "precipitation_mm": r.precipitation_mm(),
-        "cloud_cover_pct": r.number("clouds", "all"),
-        "weather_code": r.weather_code(),
-    }
+    measures = r.coded(
+        {
+            "temperature_c": temperature_c(r.read("temperature_c", "main", "temp"), units),
+            "relative_humidity_pct": r.read("relative_humidity_pct", "main", "humidity"),
+            "pressure_msl_hpa": r.read("pressure_msl_hpa", "main", "pressure"),
+            "wind_speed_ms": speed_ms(r.read("wind_speed_ms", "wind", "speed"), units),
+            "wind_direction_deg": r.read("wind_direction_deg", "wind", "deg"),
+            "wind_gust_ms": speed_ms(r.read("wind_gust_ms", "wind", "gust"), units),
+            "cloud_cover_pct": r.read("cloud_cover_pct", "clouds", "all"),
+        }
+    )
     return _frame([_row(site, _naive_utc(stamp), measures)])
 
 

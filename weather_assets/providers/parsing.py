@@ -1,7 +1,9 @@
-"""Small parsers the provider normalisers share: a JSON body, a number, a time, the site of a body.
+"""Small parsers the provider normalisers share: a JSON body, a number, a measure, a time, the site of a body.
 
 Each raises the calling provider's own error type (`error`, a ValueError subclass) with a message that
-starts with `where` (provider, endpoint, site...) and names the field and what was expected.
+starts with `where` (provider, endpoint, site...) and names the field and what was expected: a SHAPE error,
+the whole body fails. A measure that does not parse (spec.py UNPARSED: text where a value belongs) raises
+`UnparsedValue` instead, which `Unparsed.read` turns into a NULL measure and the row's raw text.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from weather_assets.providers.spec import unparsed_json, unparsed_text
 from weather_assets.sites.catalog import Site
 
 Error = type[ValueError]
@@ -40,8 +44,38 @@ def number(value: Any, field: str, where: str, error: Error = ValueError, *, req
     return float(value)
 
 
-def number_text(value: Any, field: str, where: str, error: Error = ValueError) -> float | None:
-    """A number written as a JSON string ("8.3"); an absent value or a blank string is None."""
+# A decimal number as text: "8.3", "-0.5", ".5", "1e3"; not "12,5", "1_000", "nan" or "inf".
+DECIMAL_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+
+
+class UnparsedValue(ValueError):
+    """A measure's value does not parse (spec.py UNPARSED): `raw` is its text as received, capped.
+
+    A ValueError, so one that escapes a normaliser fails the body loudly instead of passing as a NULL."""
+
+    def __init__(self, value: Any, field: str, expected: str) -> None:
+        self.raw = unparsed_text(value)
+        super().__init__(f"'{field}' is {value!r}, expected {expected}")
+
+
+def measure(value: Any, field: str, where: str, error: Error = ValueError) -> float | None:
+    """A measure documented as a JSON number. Null is None; text ("abc", "12,5", even "8.3") and a NaN or
+    Infinity literal do not parse (`UnparsedValue`); any other JSON type (boolean, object, array) is a shape error."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise UnparsedValue(value, field, "a number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise error(f"{where}: '{field}' is {value!r}, expected a number")
+    if not math.isfinite(value):
+        raise UnparsedValue(value, field, "a finite number")
+    return float(value)
+
+
+def measure_text(value: Any, field: str, where: str, error: Error = ValueError) -> float | None:
+    """A measure documented as a number written as text ("8.3"). Absent or blank is None; text that is not a
+    decimal number ("warm", "12,5") does not parse (`UnparsedValue`); a value that is not text is a shape error."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -49,13 +83,32 @@ def number_text(value: Any, field: str, where: str, error: Error = ValueError) -
     text = value.strip()
     if not text:
         return None
-    try:
-        parsed = float(text)
-    except ValueError:
-        parsed = math.nan
-    if not math.isfinite(parsed):
-        raise error(f"{where}: '{field}' is {value!r}, expected a number")
+    if not _DECIMAL.match(text):
+        raise UnparsedValue(value, field, "a number")
+    parsed = float(text)
+    if not math.isfinite(parsed):  # "1e999"
+        raise UnparsedValue(value, field, "a finite number")
     return parsed
+
+
+class Unparsed:
+    """The values of one row that did not parse: {canonical column: raw text}, for the row's `unparsed`."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    def read(self, column: str, parse: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`parse(*args, **kwargs)`, or None with the raw text kept under `column` when it raises
+        `UnparsedValue` (the first raw text of a column that several fields feed is kept)."""
+        try:
+            return parse(*args, **kwargs)
+        except UnparsedValue as exc:
+            self.found.setdefault(column, exc.raw)
+            return None
+
+    def json(self) -> str | None:
+        """The row's `unparsed` value: null when every value parsed."""
+        return unparsed_json(self.found)
 
 
 def parse_time(value: Any, field: str, where: str, error: Error = ValueError, *, fmt: str | None = None) -> dt.datetime:

@@ -18,10 +18,11 @@ import polars as pl
 
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json, number, one_site
+from weather_assets.providers.parsing import Unparsed, UnparsedValue, load_json, measure, one_site
 from weather_assets.providers.spec import (
     ESTIMATED_FIELDS,
     OBSERVATION_COLUMNS,
+    UNPARSED,
     Fetcher,
     ProviderSpec,
     Pulled,
@@ -47,9 +48,12 @@ FORECAST_COLUMNS: dict[str, pl.DataType] = {**OBSERVATION_COLUMNS, ESTIMATED_FIE
 # °C) and `rh2m` ("83%" -> 83.0) are real values. The class fields below become their class midpoint and are
 # FLAGGED in `estimated_fields` (ESTIMATED_COLUMNS, sorted, only the columns holding a value in that row).
 # A code outside its documented table (e.g. wind class 10 from the finer tables some clients list, a -9999
-# missing marker) becomes NULL and is not flagged: nothing is fabricated. A field of the wrong JSON type (a
-# number where a string is documented, or the reverse) is a shape error and raises. `prec_type` and
-# `lifted_index` have no canonical column; they stay in the raw body.
+# missing marker) becomes NULL and is not flagged: nothing is fabricated. TEXT that does not read as its
+# field's value (a `temp2m` or class code "abc", an `rh2m` "warm%", a direction or weather label outside its
+# table such as "NNE" or "sunnyday") does not parse: NULL, its raw text in `unparsed` (spec.py UNPARSED), and
+# the row is quarantined. Any other wrong JSON type (a number where a string is documented, a boolean, an
+# object) is a shape error and raises. `prec_type` and `lifted_index` have no canonical column; they stay in
+# the raw body.
 
 # cloudcover 1-9 -> % (class midpoints of 0-6, 6-19, 19-31, 31-44, 44-56, 56-69, 69-81, 81-94, 94-100)
 CLOUD_COVER_PCT: dict[int, float] = {1: 3.0, 2: 12.5, 3: 25.0, 4: 37.5, 5: 50.0, 6: 62.5, 7: 75.0, 8: 87.5, 9: 97.0}
@@ -91,8 +95,8 @@ WIND_DIRECTION_DEG: dict[str, float] = {
 }
 # `weather` (e.g. "lightrainnight") has no numeric code: weather_code is a stable integer of our own, system
 # "7timer_weather": the doc's 14 weather types in its order are 1-14 with the "day" suffix and 51-64 with the
-# "night" suffix (code % 50 = type, code > 50 = night), inside the schema's 0..99 range. An unknown string is
-# NULL (the landed raw body keeps it).
+# "night" suffix (code % 50 = type, code > 50 = night), inside the schema's 0..99 range. An unknown string does
+# not parse: the row is quarantined with it (see above).
 WEATHER_TYPES = (
     "clear",
     "pcloudy",
@@ -154,8 +158,8 @@ def _describe_error(response: WireResponse) -> str | None:
 def _classify(response: WireResponse) -> RetryDecision | None:
     """An `ERR:` body is 7Timer refusing the request: final whatever the status (the doc does not say which
     status it comes with, and asking again cannot change the answer). Everything else follows the shared
-    rules: 429 and 5xx retried, a 2xx body that is not JSON (a proxy page, a truncated answer) retried and
-    then failed."""
+    rules: 429 and 5xx retried, a 2xx body that is not JSON (a proxy page) failed at once, one that looks
+    cut off mid-JSON retried once."""
     if _err_text(response.body) is not None:
         return RetryDecision(retry=False, reason="7Timer rejected the request; not retried")
     return None
@@ -165,6 +169,7 @@ POLICY = HttpPolicy(
     provider=NAME,
     connect_timeout_s=15.0,
     read_timeout_s=120.0,  # one volunteer-run host; CIVIL "requires a longer loading time" [T2]
+    deadline_s=180.0,  # the slow first byte, then a body of tens of KB; budget_s stays the default 300 s
     max_attempts=5,
     backoff_initial_s=2.0,
     backoff_max_s=60.0,
@@ -275,19 +280,27 @@ def _row(item: Any, init: dt.datetime, where: str) -> dict[str, Any]:
         wind = {}
     elif not isinstance(wind, dict):
         raise SevenTimerResponseError(f"{where}: 'wind10m' must be an object, got {wind!r}")
+    u = Unparsed()
     row: dict[str, Any] = {
         "observed_at": init + dt.timedelta(hours=timepoint),
-        "temperature_c": number(item.get("temp2m"), "temp2m", where, SevenTimerResponseError),
-        "relative_humidity_pct": _percent(item.get("rh2m"), where),
-        "wind_speed_ms": _code(wind.get("speed"), WIND_SPEED_MS, "wind10m.speed", where),
-        "wind_direction_deg": _label(wind.get("direction"), WIND_DIRECTION_DEG, "wind10m.direction", where),
+        "temperature_c": u.read("temperature_c", measure, item.get("temp2m"), "temp2m", where, SevenTimerResponseError),
+        "relative_humidity_pct": u.read("relative_humidity_pct", _percent, item.get("rh2m"), where),
+        "wind_speed_ms": u.read("wind_speed_ms", _code, wind.get("speed"), WIND_SPEED_MS, "wind10m.speed", where),
+        "wind_direction_deg": u.read(
+            "wind_direction_deg", _label, wind.get("direction"), WIND_DIRECTION_DEG, "wind10m.direction", where
+        ),
         # the rate (mm/h) x 1 h: the amount of the hour before the valid time (see PRECIPITATION_RATE_MM_H)
-        "precipitation_mm": _code(item.get("prec_amount"), PRECIPITATION_RATE_MM_H, "prec_amount", where),
-        "cloud_cover_pct": _code(item.get("cloudcover"), CLOUD_COVER_PCT, "cloudcover", where),
-        "weather_code": _label(item.get("weather"), WEATHER_CODES, "weather", where),
+        "precipitation_mm": u.read(
+            "precipitation_mm", _code, item.get("prec_amount"), PRECIPITATION_RATE_MM_H, "prec_amount", where
+        ),
+        "cloud_cover_pct": u.read(
+            "cloud_cover_pct", _code, item.get("cloudcover"), CLOUD_COVER_PCT, "cloudcover", where
+        ),
+        "weather_code": u.read("weather_code", _label, item.get("weather"), WEATHER_CODES, "weather", where),
     }
     estimated = [column for column in ESTIMATED_COLUMNS if row[column] is not None]
     row[ESTIMATED_FIELDS] = ",".join(estimated) if estimated else None
+    row[UNPARSED] = u.json()
     return row
 
 
@@ -299,27 +312,35 @@ def _percent(value: Any, where: str) -> float | None:
     """CIVIL `rh2m` is a string like "83%"; an integer would be an ASTRO RH code, not a percentage."""
     if value is None:
         return None
-    match = _RH_RE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    if not isinstance(value, str):
         raise SevenTimerResponseError(f"{where}: 'rh2m' must be a percent string such as \"83%\", got {value!r}")
+    match = _RH_RE.fullmatch(value)
+    if match is None:
+        raise UnparsedValue(value, "rh2m", 'a percent string such as "83%"')
     return float(match.group(1))
 
 
 def _code(value: Any, table: Mapping[int, float], name: str, where: str) -> float | None:
-    """A class code -> its midpoint; a code outside the documented table -> None (never a guess)."""
+    """A class code -> its midpoint; a code outside the documented table -> None (never a guess); text
+    does not parse (`UnparsedValue`)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        raise UnparsedValue(value, name, "an integer class code")
     if not _is_int(value):
         raise SevenTimerResponseError(f"{where}: '{name}' must be an integer class code, got {value!r}")
     return table.get(value)
 
 
 def _label(value: Any, table: Mapping[str, Any], name: str, where: str) -> Any:
+    """A label -> its value; a label outside the table does not parse (`UnparsedValue`)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise SevenTimerResponseError(f"{where}: '{name}' must be a string, got {value!r}")
-    return table.get(value.strip())
+    if value.strip() not in table:
+        raise UnparsedValue(value, name, "a documented label")
+    return table[value.strip()]
 
 
 # --------------------------------------------------------------------------- the platform's contract

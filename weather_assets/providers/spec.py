@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,23 @@ MEASURES: dict[str, pl.DataType] = {
     "weather_code": pl.Int32(),
 }
 
+# Values that do not parse. Every normaliser's frame ends with this column (the last of OBSERVATION_COLUMNS
+# and DAILY_COLUMNS; `conform` adds it, null, when a frame lacks it). A value that does not parse is TEXT
+# where the provider documents a value but that does not read as one ("abc" or "12,5" where a number belongs,
+# "warm%" where "83%" belongs, an unknown compass point), or a NaN/Infinity literal: the row itself is fine,
+# one measure is unreadable. That measure is NULL in its column and the row's `unparsed` is a JSON object
+# {canonical column: the raw text as received, capped at UNPARSED_TEXT_CAP characters} (`unparsed_json`);
+# null when every value of the row parsed. The platform QUARANTINES every such row whole
+# (schemas/observation.py `split_valid`: one reject record per row, check UNPARSED_CHECK, the column and the
+# raw text), so a NULL standing for unreadable text never reaches the lake or the warehouse, where it would
+# look like a sensor gap and replace an earlier good value. Valid frames never carry the column.
+# Still a SHAPE error (the normaliser raises, the whole body fails and nothing is written): a missing or
+# malformed key field (time, station), a value of another JSON type (an object or array where a value belongs,
+# a boolean, a bare number where the provider writes text), an array of the wrong length, an unknown unit.
+UNPARSED = "unparsed"
+UNPARSED_CHECK = "unparsed_value"  # the reject records' failed_check
+UNPARSED_TEXT_CAP = 200  # characters of raw text kept (in `unparsed` and a reject's failure_case)
+
 # history.hourly, current and forecast normalisers return exactly these columns, in this order.
 # `observed_at` is naive UTC, microseconds (pl.Datetime("us")); for a forecast it is the valid time.
 OBSERVATION_COLUMNS: dict[str, pl.DataType] = {
@@ -52,6 +70,7 @@ OBSERVATION_COLUMNS: dict[str, pl.DataType] = {
     "observed_at": pl.Datetime("us"),
     **MEASURES,
     "weather_code_system": pl.String(),
+    UNPARSED: pl.String(),
 }
 
 # Forecast normalisers may add this column: a comma-separated list of the measure columns whose values
@@ -77,6 +96,7 @@ DAILY_COLUMNS: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "station_id": pl.String(),
     **DAILY_MEASURES,
+    UNPARSED: pl.String(),
 }
 
 
@@ -92,6 +112,20 @@ def conform(frame: pl.DataFrame, columns: Mapping[str, pl.DataType]) -> pl.DataF
             for name, dtype in columns.items()
         ]
     )
+
+
+def unparsed_text(value: Any) -> str:
+    """How a value that did not parse was written, capped at UNPARSED_TEXT_CAP characters: text as it is,
+    anything else as JSON ("NaN", "Infinity")."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= UNPARSED_TEXT_CAP else text[: UNPARSED_TEXT_CAP - 1] + "\u2026"
+
+
+def unparsed_json(found: Mapping[str, Any]) -> str | None:
+    """A row's `unparsed` value: {column: raw text} as a JSON object, or None when every value parsed."""
+    if not found:
+        return None
+    return json.dumps({column: unparsed_text(raw) for column, raw in found.items()}, ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------- pulling

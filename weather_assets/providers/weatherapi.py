@@ -20,9 +20,10 @@ import polars as pl
 
 from weather_assets.providers.base import WireResponse
 from weather_assets.providers.http import HttpPolicy, RateWindow, RetryDecision
-from weather_assets.providers.parsing import load_json, number, one_site
+from weather_assets.providers.parsing import Unparsed, UnparsedValue, load_json, measure, one_site
 from weather_assets.providers.spec import (
     OBSERVATION_COLUMNS,
+    UNPARSED,
     Fetcher,
     History,
     ProviderSpec,
@@ -372,16 +373,27 @@ def _utc(epoch: int) -> dt.datetime:
 
 
 def _measures(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """An hour's or the current report's canonical measures. A value that is text ("abc") or a NaN literal
+    does not parse: NULL, its raw text in `unparsed` (spec.py UNPARSED); another JSON type is a shape error."""
     out: dict[str, Any] = {}
+    unparsed = Unparsed()
     for column, (field, factor) in _MEASURES.items():
-        value = number(obj.get(field), field, where, WeatherApiResponseError)  # absent (older payloads): None
+        # absent (older payloads): None
+        value = unparsed.read(column, measure, obj.get(field), field, where, WeatherApiResponseError)
         out[column] = value * factor if value is not None and factor != 1.0 else value
+    out["weather_code"] = unparsed.read("weather_code", _condition_code, obj, where)
+    out[UNPARSED] = unparsed.json()
+    return out
+
+
+def _condition_code(obj: dict[str, Any], where: str) -> int | None:
     condition = obj.get("condition")
     code = condition.get("code") if isinstance(condition, dict) else None
+    if isinstance(code, str):
+        raise UnparsedValue(code, "condition.code", "an integer")
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         raise WeatherApiResponseError(f"{where}: 'condition.code' is {code!r}, expected an integer")
-    out["weather_code"] = code
-    return out
+    return code
 
 
 def _frame(rows: list[dict[str, Any]], site: Site) -> pl.DataFrame:

@@ -1,8 +1,10 @@
 """The canonical hourly observation contract (docs/design.md §2) as a pandera model on polars.
 
 `split_valid` validates an eager frame with `lazy=True` so every failing row is found in one pass,
-then splits it: valid rows go on, failing rows become reject records naming the failed checks. A
-frame-level problem (a missing column, a wrong type) is not a row problem and raises instead.
+then splits it: valid rows go on, failing rows become reject records naming the failed checks. A row
+with a value that did not parse (the normalisers' `unparsed` column, providers/spec.py UNPARSED) fails
+the check `unparsed_value`, like a value out of bounds. A frame-level problem (a missing column, a wrong
+type) is not a row problem and raises instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
+
+from weather_assets.providers.spec import UNPARSED, UNPARSED_CHECK, unparsed_text
 
 # Physical bounds, generous enough for every real climate and tight enough to catch unit mistakes
 # (a wind speed left in km/h, a temperature in Kelvin, a pressure in Pa).
@@ -141,18 +145,52 @@ REJECT_SCHEMA = {
 }
 
 
+_FAILURE_SCHEMA = {"index": pl.Int64, "check": pl.String, "column": pl.String, "failure_case": pl.String}
+
+
 def split_valid(
     df: pl.DataFrame, model: type[pa.DataFrameModel] = Observation, time_column: str = "observed_at"
 ) -> ValidationOutcome:
     """Validate `df` against `model`; return valid rows and one reject record per failing row.
 
-    A reject record's `observed_at` is the row's `time_column` (a daily row's date, at midnight)."""
+    A reject record's `observed_at` is the row's `time_column` (a daily row's date, at midnight). A row
+    whose `unparsed` column is set fails the check UNPARSED_CHECK once per unparsed column (failure_case:
+    the raw text), together with any check its parsed values fail; its record carries `unparsed` as an
+    object. The valid rows never carry the `unparsed` column."""
+    checked = df.drop(UNPARSED, strict=False)
+    failures = _unparsed_failures(df)
     try:
-        model.validate(df, lazy=True)
-        return ValidationOutcome(df, pl.DataFrame(schema=REJECT_SCHEMA))
+        model.validate(checked, lazy=True)
     except SchemaErrors as exc:
-        failures = exc.failure_cases
-    row_failures = failures.filter(pl.col("index").is_not_null())
+        failures = pl.concat([failures, _schema_failures(exc.failure_cases, model)])
+    if failures.height == 0:
+        return ValidationOutcome(checked, pl.DataFrame(schema=REJECT_SCHEMA))
+
+    per_row = (
+        failures.group_by("index", maintain_order=True)
+        .agg(
+            pl.col("check").unique(maintain_order=True).str.join("; ").alias("failed_check"),
+            pl.col("column").fill_null("<row>").unique(maintain_order=True).str.join(", ").alias("failed_column"),
+            pl.col("failure_case").fill_null("").str.join("; ").alias("failure_case"),
+        )
+        .sort("index")
+    )
+    bad_index = per_row["index"]
+    indexed = df.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    bad_rows = indexed.filter(pl.col("index").is_in(bad_index.implode()))
+    records = [json.dumps(_record(r), default=str) for r in bad_rows.drop("index").iter_rows(named=True)]
+    rejected = (
+        bad_rows.select("index", "site_id", "source", pl.col(time_column).cast(pl.Datetime("us")).alias("observed_at"))
+        .with_columns(pl.Series("record", records, dtype=pl.String))
+        .join(per_row, on="index", how="left")
+        .select(list(REJECT_SCHEMA))
+    )
+    valid = indexed.filter(~pl.col("index").is_in(bad_index.implode())).drop("index", UNPARSED, strict=False)
+    return ValidationOutcome(valid, rejected)
+
+
+def _schema_failures(failures: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.DataFrame:
+    """pandera's row failures as (index, check, column, failure_case); a frame-level failure raises."""
     frame_failures = failures.filter(pl.col("index").is_null())
     if frame_failures.height:
         lines = [
@@ -160,31 +198,37 @@ def split_valid(
             for row in frame_failures.iter_rows(named=True)
         ]
         raise ValidationError(f"{model.__name__}: the frame breaks the schema:\n  " + "\n  ".join(lines))
+    return failures.select([pl.col(name).cast(dtype) for name, dtype in _FAILURE_SCHEMA.items()])
 
-    per_row = (
-        row_failures.with_columns(pl.col("index").cast(pl.Int64))
-        .group_by("index", maintain_order=True)
-        .agg(
-            pl.col("check").cast(pl.String).unique(maintain_order=True).str.join("; ").alias("failed_check"),
-            pl.col("column")
-            .cast(pl.String)
-            .fill_null("<row>")
-            .unique(maintain_order=True)
-            .str.join(", ")
-            .alias("failed_column"),
-            pl.col("failure_case").cast(pl.String).fill_null("").str.join("; ").alias("failure_case"),
-        )
-        .sort("index")
-    )
-    bad_index = per_row["index"]
-    indexed = df.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
-    bad_rows = indexed.filter(pl.col("index").is_in(bad_index.implode()))
-    records = [json.dumps(r, default=str) for r in bad_rows.drop("index").iter_rows(named=True)]
-    rejected = (
-        bad_rows.select("index", "site_id", "source", pl.col(time_column).cast(pl.Datetime("us")).alias("observed_at"))
-        .with_columns(pl.Series("record", records, dtype=pl.String))
-        .join(per_row, on="index", how="left")
-        .select(list(REJECT_SCHEMA))
-    )
-    valid = indexed.filter(~pl.col("index").is_in(bad_index.implode())).drop("index")
-    return ValidationOutcome(valid, rejected)
+
+def _unparsed_failures(df: pl.DataFrame) -> pl.DataFrame:
+    """One failure (index, UNPARSED_CHECK, column, raw text) per value that did not parse."""
+    if UNPARSED not in df.columns:
+        return pl.DataFrame(schema=_FAILURE_SCHEMA)
+    marked = df.select(pl.col(UNPARSED)).with_row_index("index").filter(pl.col(UNPARSED).is_not_null())
+    rows = []
+    for index, text in marked.iter_rows():
+        found = _unparsed_object(text, df.columns)
+        rows += [(index, UNPARSED_CHECK, column, unparsed_text(raw)) for column, raw in found.items()]
+    return pl.DataFrame(rows, schema=_FAILURE_SCHEMA, orient="row")
+
+
+def _unparsed_object(text: str, columns: list[str]) -> dict[str, str]:
+    """An `unparsed` value read back; anything but a non-empty {frame column: text} object breaks the contract."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if (
+        not isinstance(found, dict)
+        or not found
+        or not all(column in columns and isinstance(raw, str) for column, raw in found.items())
+    ):
+        raise ValidationError(f"'{UNPARSED}' must be a JSON object {{column: raw text}}, got {text[:200]!r}")
+    return found
+
+
+def _record(row: dict) -> dict:
+    """A rejected row as its reject record: its columns, `unparsed` as an object and only when set."""
+    unparsed = row.pop(UNPARSED, None)
+    return {**row, UNPARSED: json.loads(unparsed)} if unparsed is not None else row

@@ -197,8 +197,8 @@ def test_read_timeout_every_time_fails_after_max_attempts(serve, make_client, fa
     assert len(fake.sleeps) == 2
 
 
-def test_malformed_json_is_retried_then_raises_response_error(serve, make_client):
-    server = serve(WireResponse(200, b"<html>upstream timeout</html>", {"content-type": "text/html"}))
+def test_a_complete_body_that_is_not_json_fails_at_once_as_a_response_error(serve, make_client, fake):
+    server = serve(WireResponse(200, b"<html>upstream timeout</html>", {"content-type": "text/html"}), OK)
     client = make_client(max_attempts=3)
 
     with pytest.raises(ProviderResponseError) as caught:
@@ -206,14 +206,14 @@ def test_malformed_json_is_retried_then_raises_response_error(serve, make_client
 
     err = caught.value
     assert isinstance(err, ProviderHttpError)
-    assert (err.status, err.attempts, err.url) == (200, 3, server.url("/points") + "?q=1")
+    assert (err.status, err.attempts, err.url, err.retryable) == (200, 1, server.url("/points") + "?q=1", False)
     message = str(err)
     assert message.startswith(f"{PROVIDER}: HTTP 200 (GET {server.url('/points')}?q=1): malformed JSON (")
-    assert "body starts: '<html>upstream timeout</html>'" in message
-    assert len(server.requests) == 3
+    assert "body starts: '<html>upstream timeout</html>'; not retried: a complete answer that is not JSON" in message
+    assert (len(server.requests), fake.sleeps) == (1, [])
 
 
-def test_malformed_json_then_valid_body_succeeds(serve, make_client, fake):
+def test_malformed_json_that_looks_cut_off_is_retried_once_then_succeeds(serve, make_client, fake):
     server = serve(WireResponse(200, b'{"truncated": '), OK)
     response = make_client().get(server.url("/x"))
     assert (response.json(), response.attempts, fake.sleeps) == ({"ok": True}, 2, [0.75])

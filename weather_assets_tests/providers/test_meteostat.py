@@ -22,9 +22,10 @@ from weather_assets.providers import meteostat
 from weather_assets.providers.base import WireRequest, WireResponse
 from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError, handler_transport
 from weather_assets.providers.registry import REPLAYS
-from weather_assets.providers.spec import OBSERVATION_COLUMNS, Fetcher
+from weather_assets.providers.spec import OBSERVATION_COLUMNS, UNPARSED, Fetcher
 from weather_assets.schemas.observation import split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "meteostat"
 CATALOG = load_catalog(bundled_sites_file())
@@ -119,6 +120,52 @@ def _with_sources(row1_sources: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _with_cells(body: bytes, cells: dict[tuple[int, int], str]) -> bytes:
+    """`body` (a CSV) with the cells at (line, position) replaced."""
+    lines = body.decode().splitlines()
+    for (line, position), value in cells.items():
+        row = lines[line].split(",")
+        row[position] = value
+        lines[line] = ",".join(row)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_cells_that_do_not_parse_are_null_with_their_raw_text():
+    body = sample("data_hourly_2024_10637.csv")
+    header = body.decode().splitlines()[0].split(",")
+    good = meteostat.normalise_hourly(body, META, [SITE])
+    # Line n is row n - 1. `coco` must be a whole number; wspd and pres are neither derived from nor used
+    # for another column (temp and rhum feed the derived dew point).
+    cells = {(1, "wspd"): '"11,2"', (2, "coco"): "3.5", (3, "pres"): "abc", (3, "prcp"): " n/a "}  # CSV-quoted
+    bad = meteostat.normalise_hourly(
+        _with_cells(body, {(line, header.index(name)): value for (line, name), value in cells.items()}), META, [SITE]
+    )
+    marked = {
+        0: {"wind_speed_ms": "11,2"},
+        1: {"weather_code": "3.5"},
+        2: {"precipitation_mm": " n/a ", "pressure_msl_hpa": "abc"},
+    }
+    assert_unparsed_rows(good, bad, marked)
+
+
+def test_legacy_cells_that_do_not_parse_are_null_with_their_raw_text():
+    body = sample("bulk_v2_hourly_10637.csv")
+    good = meteostat.normalise_hourly(body, META, [SITE])
+    bad = meteostat.normalise_hourly(_with_cells(body, {(1, 2): "abc"}), META, [SITE])  # row 1 temp; dwpt reported
+    assert_unparsed_rows(good, bad, {1: {"temperature_c": "abc"}})
+
+
+def test_a_model_cell_that_does_not_parse_is_dropped_like_any_model_cell():
+    body = _with_sources("model,dwd_hourly,dwd_hourly,,dwd_hourly,dwd_hourly,,dwd_hourly,,metar")
+    header = body.decode().splitlines()[0].split(",")
+    df = meteostat.normalise_hourly(_with_cells(body, {(2, header.index("temp")): "abc"}), META, [SITE])
+    assert df["temperature_c"][1] is None and df[UNPARSED].null_count() == 3  # not ours to quarantine
+    # A row that holds nothing but model data and a cell that does not parse is kept, to be quarantined.
+    only = b"year,month,day,hour,temp,rhum,temp_source,rhum_source\n2024,1,1,0,abc,80,dwd_hourly,model\n"
+    row = meteostat.normalise_hourly(only, META, [SITE]).row(0, named=True)
+    assert row[UNPARSED] == '{"temperature_c": "abc"}' and row["relative_humidity_pct"] is None
+
+
 def test_model_cells_are_null_and_model_only_rows_are_dropped():
     # Row 1: temp and rhum from the model, the rest observed -> temp, rhum and the derived dew point NULL.
     body = _with_sources("model,MODEL,dwd_hourly,,dwd_hourly,dwd_hourly,,dwd_hourly,,metar")
@@ -140,7 +187,7 @@ def test_all_empty_rows_of_the_file_are_kept_as_unknown():
     assert df.height == 1 and df.row(0, named=True)["observed_at"] == dt.datetime(2024, 2, 1, 5)
     assert (
         df.select(pl.all().exclude("site_id", "source", "observed_at", "weather_code_system").null_count()).row(0)
-        == (1,) * 10
+        == (1,) * 11  # the ten measures, and `unparsed`: an empty cell is unknown, not unreadable
     )
 
 
@@ -191,8 +238,8 @@ def test_implausible_values_are_left_for_the_schema_to_quarantine():
     [
         (b"year,month,day,temp\n2024,1,1,3.0\n", "daily file"),
         (b"year,day,hour,temp\n2024,1,1,3.0\n", "lacks date column"),
-        (b"year,month,day,hour,temp\n2024,1,1,0,warm\n", "non-numeric value"),
-        (b"year,month,day,hour,coco\n2024,1,1,0,2.5\n", "must hold integers"),
+        (b"year,month,day,hour,temp\n2024,Jan,1,0,1.0\n", "column 'month' has non-numeric value"),
+        (b"year,month,day,hour,temp\n2024,1.5,1,0,1.0\n", "column 'month' must hold integers"),
         (b"year,month,day,hour,temp\n2024,13,1,0,1.0\n", "invalid date"),
         (b"year,month,day,hour,temp\n2024,1,1,24,1.0\n", "hour outside 0..23"),
         (b"year,month,day,hour,temp\n2024,1,,0,1.0\n", "empty 'day'"),
@@ -250,17 +297,24 @@ def test_5xx_is_retried_until_attempts_run_out():
     assert info.value.retryable and "Bad Gateway" in str(info.value) and len(waits) == 4
 
 
-def test_2xx_error_pages_and_truncated_gzip_are_retried():
+def test_a_truncated_gzip_is_retried_once_and_a_2xx_error_page_not_at_all():
     good = gzip.compress(OK_CSV, mtime=0)
-    script = [
-        text(200, "<html><head><title>Service Unavailable</title></head></html>"),
-        WireResponse(200, good[:-6], {"content-type": "application/gzip"}),
-        WireResponse(200, good, {"content-type": "application/gzip"}),
-    ]
+    truncated = WireResponse(200, good[:-6], {"content-type": "application/gzip"})
+    script = [truncated, WireResponse(200, good, {"content-type": "application/gzip"})]
     waits: list[float] = []
     with LocalServer(ScriptedHandler(script)) as server:
         (pulled,), stats = _pull(server, [SITE], dt.date(2024, 1, 1), dt.date(2024, 1, 1), waits)
-    assert pulled.response.attempts == 3 and stats.retries == 2 and pulled.response.body == good
+    assert pulled.response.attempts == 2 and stats.retries == 1 and pulled.response.body == good
+    with LocalServer(ScriptedHandler([truncated])) as server:
+        with pytest.raises(ProviderHttpError, match="truncated or corrupt gzip body"):
+            _pull(server, [SITE], dt.date(2024, 1, 1), dt.date(2024, 1, 1), waits)
+        assert len(server.requests) == 2  # one retry, not max_attempts
+    page = text(200, "<html><head><title>Service Unavailable</title></head></html>")
+    with LocalServer(ScriptedHandler([page, WireResponse(200, good)])) as server:
+        with pytest.raises(ProviderHttpError, match="Service Unavailable .*HTML/XML page.*not retried") as info:
+            _pull(server, [SITE], dt.date(2024, 1, 1), dt.date(2024, 1, 1), waits)
+        assert len(server.requests) == 1
+    assert info.value.status == 200 and not info.value.retryable
 
 
 def test_a_json_body_is_not_retried_and_says_why():

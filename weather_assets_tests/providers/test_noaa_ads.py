@@ -20,6 +20,7 @@ from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import DAILY_COLUMNS, Fetcher
 from weather_assets.schemas.observation import DailyObservation, split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 FOLDER = "noaa-cdo"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
@@ -80,6 +81,16 @@ def test_quality_flags_and_empty_strings_are_null(payload):
     assert df["wind_speed_mean_ms"].to_list() == [None, 4.6]
 
 
+def test_values_that_do_not_parse_are_null_with_their_raw_text(payload):
+    rows = payload(FOLDER, "ncei_access_daily_summaries.json")
+    good = noaa_ads.normalise_daily(json.dumps(rows).encode(), META, [NYC])
+    rows[1] = {**rows[1], "TMAX": "abc", "TMIN": "-1,0"}  # 2024-01-02; its PRCP trace stays
+    bad = noaa_ads.normalise_daily(json.dumps(rows).encode(), META, [NYC])
+    assert bad["precipitation_mm"].to_list() == [0.0, 0.0]
+    marked = {1: {"temperature_max_c": "abc", "temperature_min_c": "-1,0"}}
+    assert_unparsed_rows(good, bad, marked, DailyObservation, "date")
+
+
 @pytest.mark.parametrize("body", [b"", b"  \n", b"[]"])
 def test_no_data_is_an_empty_frame(body):
     df = noaa_ads.normalise_daily(body, META, [NYC])
@@ -97,8 +108,8 @@ def test_global_hourly_rows_are_refused_naming_the_station():
     [
         (b'{"errorMessage": "There was an error with the request."}', "expected a JSON array.*error with the request"),
         (b"<html>oops</html>", "not JSON"),
-        (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": "warm"}]', "'TMAX' is 'warm', expected a number"),
         (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": 8.3}]', "is 8.3, expected a number as a string"),
+        (b'[{"STATION": "USW00094728", "DATE": "2024-01-01", "TMAX": ["8.3"]}]', "expected a number as a string"),
         (b'[{"STATION": "USW00000001", "DATE": "2024-01-01"}]', "USW00000001 is not among"),
         (b'[{"DATE": "2024-01-01"}]', "lacks STATION/DATE"),
     ],
@@ -181,7 +192,7 @@ def test_final_errors_are_not_retried_and_quote_the_body_as_text(response, reaso
         WireResponse(503, b"<html><head><title>Service Unavailable</title></head><body>Maintenance</body></html>"),
         WireResponse(500, b"Internal Server Error"),
         WireResponse(429, b"Too Many Requests", {"Retry-After": "1"}),
-        WireResponse(200, b"<html><body>Please wait...</body></html>", {"content-type": "text/html"}),
+        WireResponse(200, b'[{"STATION": "USW00094728", "DATE": "2024-01-', {"content-type": "application/json"}),
     ],
 )
 def test_transient_answers_are_retried(first):
@@ -194,9 +205,10 @@ def test_transient_answers_are_retried(first):
 
 def test_a_non_json_200_that_never_recovers_fails_clearly():
     page = WireResponse(200, b"<html><head><title>NCEI maintenance</title></head></html>")
-    with LocalServer(ScriptedHandler([page])) as server, _client() as client:
+    with LocalServer(ScriptedHandler([page, json_response([])])) as server, _client() as client:
         with pytest.raises(ProviderHttpError, match="not JSON") as info:
             client.get(server.url("/v1"))
+        assert len(server.requests) == 1  # a complete page, not a transport fault: not retried
     assert "NCEI maintenance" in str(info.value) and "HTTP 200" in str(info.value)
 
 

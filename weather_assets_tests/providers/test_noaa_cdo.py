@@ -20,6 +20,7 @@ from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import DAILY_COLUMNS, OBSERVATION_COLUMNS, Fetcher
 from weather_assets.schemas.observation import DailyObservation, split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 FOLDER = "noaa-cdo"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
@@ -175,9 +176,15 @@ def test_each_normaliser_skips_the_other_datasets_bodies():
         ("data_ghcnd_metric.json", lambda r: [r], "expected a JSON object"),
         (
             "data_ghcnd_metric.json",
-            lambda r: {**r, "results": [{**r["results"][0], "value": "8.3"}]},
-            "'value' is '8.3', expected a number",
+            lambda r: {**r, "results": [{**r["results"][0], "value": True}]},
+            "'value' is True, expected a number",
         ),
+        (
+            "data_ghcnd_metric.json",
+            lambda r: {**r, "results": [{**r["results"][0], "value": None}]},
+            "'value' is missing, expected a number",
+        ),
+        ("data_ghcnd_metric.json", lambda r: {**r, "results": [{**r["results"][0], "value": [1]}]}, "is \\[1\\]"),
         ("data_ghcnd_metric.json", lambda r: {**r, "results": [{**r["results"][0], "date": "2024-01-01"}]}, "date"),
         ("data_ghcnd_metric.json", lambda r: {**r, "results": [{**r["results"][0], "station": "GHCND:X"}]}, "GHCND:X"),
     ],
@@ -188,6 +195,16 @@ def test_bodies_without_the_documented_shape_raise_naming_provider_and_site(payl
     with pytest.raises(noaa_cdo.NoaaCdoResponseError, match=message) as info:
         noaa_cdo.normalise_daily(body, {"dataset": "GHCND", "units": "metric", "offset": 1}, [NYC])
     assert "noaa_cdo" in str(info.value) and "nyc_ny" in str(info.value)
+
+
+def test_a_daily_value_that_does_not_parse_is_null_with_its_raw_text(payload):
+    meta = {"dataset": "GHCND", "units": "metric"}
+    raw = payload(FOLDER, "data_ghcnd_metric.json")
+    good = noaa_cdo.normalise_daily(_body(raw), meta, [NYC])
+    raw["results"][1]["value"] = "abc"  # 2024-01-01 TMAX; its TMIN and PRCP stay
+    bad = noaa_cdo.normalise_daily(_body(raw), meta, [NYC])
+    assert bad["temperature_min_c"][0] == 2.2 and bad["precipitation_mm"][0] == 0.0
+    assert_unparsed_rows(good, bad, {0: {"temperature_max_c": "abc"}}, DailyObservation, "date")
 
 
 # --------------------------------------------------------------------------- hourly normaliser
@@ -224,6 +241,15 @@ def test_hpcp_is_stamped_at_the_hour_end_in_utc_using_the_standard_offset():
     for site, station, hour in ((DENVER, "GHCND:USW00003017", 21), (ANCHORAGE, "GHCND:USW00026451", 23)):
         one = noaa_cdo.normalise_hourly(_hpcp_body(station, [("2024-03-20T14:00:00", 1, ",")]), {}, [site])
         assert one["observed_at"].to_list() == [dt.datetime(2024, 3, 20, hour)]  # MST -7, AKST -9
+
+
+def test_an_hourly_value_that_does_not_parse_is_null_with_its_raw_text():
+    rows = [("2024-01-05T14:00:00", 12, ","), ("2024-01-05T15:00:00", 3, ","), ("2024-01-05T16:00:00", 5, ",")]
+    good = noaa_cdo.normalise_hourly(_hpcp_body("GHCND:USW00013723", rows), {}, [GREENSBORO])
+    rows[1] = ("2024-01-05T15:00:00", "12,5", ",")
+    bad = noaa_cdo.normalise_hourly(_hpcp_body("GHCND:USW00013723", rows), {}, [GREENSBORO])
+    assert bad["precipitation_mm"].to_list() == [12 * 0.254, None, 5 * 0.254]
+    assert_unparsed_rows(good, bad, {1: {"precipitation_mm": "12,5"}})
 
 
 @pytest.mark.parametrize(

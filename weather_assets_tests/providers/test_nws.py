@@ -22,9 +22,10 @@ from weather_assets.providers.http import (
     handler_transport,
 )
 from weather_assets.providers.registry import REPLAYS
-from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, Fetcher
-from weather_assets.schemas.observation import split_valid
+from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, UNPARSED, Fetcher
+from weather_assets.schemas.observation import ForecastObservation, split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 SPEC = nws.SPEC
 CATALOG = load_catalog(bundled_sites_file())
@@ -127,6 +128,23 @@ def test_rejected_questioned_and_bad_qc_flags_become_null(payload, qc, kept):
     value = df.filter(pl.col("observed_at") == dt.datetime(2021, 10, 1, 11))["temperature_c"].item()
     # An unflagged impossible value is not clamped: the schema quarantines it.
     assert value == (99.0 if kept else None)
+
+
+def test_observed_values_that_do_not_parse_are_null_with_their_raw_text(payload):
+    raw = payload("nws", "station_observations.json")
+    good = nws.normalise_observations(json.dumps(raw).encode(), DAY_META, [KADW])
+    raw["features"][1]["properties"]["temperature"]["value"] = "abc"  # 09:56 -> 10:00
+    raw["features"][0]["properties"]["seaLevelPressure"]["value"] = "102540"  # 10:56 -> 11:00: text, not Pa
+    bad = nws.normalise_observations(json.dumps(raw).encode(), DAY_META, [KADW])
+    assert_unparsed_rows(good, bad, {0: {"temperature_c": "abc"}, 1: {"pressure_msl_hpa": "102540"}})
+
+
+def test_a_specials_unused_last_hour_precipitation_is_not_quarantined(payload):
+    raw = payload("nws", "station_observations.json")
+    raw["features"][0]["properties"]["rawMessage"] = "SPECI KADW 011056Z"  # 10:56 is now a special
+    raw["features"][0]["properties"]["precipitationLastHour"] = {"unitCode": "wmoUnit:mm", "value": "abc"}
+    df = nws.normalise_observations(json.dumps(raw).encode(), DAY_META, [KADW])
+    assert df[UNPARSED].null_count() == 2 and df["precipitation_mm"][1] is None  # rule 4: not used at all
 
 
 def test_empty_collection_is_an_empty_frame():
@@ -260,7 +278,8 @@ def test_malformed_observation_bodies_raise_naming_station_and_site(body, messag
     [
         ({"unitCode": "wmoUnit:furlong", "value": 1.0}, "unknown unitCode 'wmoUnit:furlong'"),
         ({"unitCode": "wmoUnit:Pa", "value": 1.0}, "expected a temperature unit"),
-        ({"unitCode": "wmoUnit:degC", "value": "ten"}, "'temperature.value' is 'ten', expected a number"),
+        ({"unitCode": "wmoUnit:degC", "value": True}, "'temperature.value' is True, expected a number"),
+        ({"unitCode": "wmoUnit:degC", "value": {"v": 1}}, "'temperature.value' is \\{'v': 1\\}, expected a number"),
         (12.5, "not a QuantitativeValue"),
     ],
 )
@@ -317,10 +336,10 @@ def test_landed_points_answer_has_no_forecast_rows_but_gives_the_forecast_link(p
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"windSpeed": "breezy"}, "cannot read 'windSpeed'"),
-        ({"windSpeed": "10 furlongs"}, "cannot read 'windSpeed'"),
+        ({"windSpeed": 10}, "'windSpeed' 10 is neither a string nor a QuantitativeValue"),
         ({"temperatureUnit": "K"}, "temperatureUnit"),
-        ({"windDirection": "NORTHISH"}, "16-point"),
+        ({"temperature": True}, "'temperature' True is neither a number nor a QuantitativeValue"),
+        ({"windDirection": 225}, "'windDirection' 225 is neither a string nor a QuantitativeValue"),
         ({"startTime": "2024-03-24T02:00:00"}, "no UTC offset"),
     ],
 )
@@ -330,6 +349,23 @@ def test_malformed_forecast_periods_raise(payload, change, message):
     with pytest.raises(nws.NwsResponseError, match=message) as info:
         nws.normalise_forecast(json.dumps(raw).encode(), {"kind": "forecast_hourly", "gridpoint": "/g"}, [TAE])
     assert "sumatra_fl" in str(info.value) and "period #1" in str(info.value)
+
+
+def test_forecast_text_that_does_not_parse_is_null_with_its_raw_text(payload):
+    raw = payload("nws", "forecast_hourly.json")
+    meta = {"kind": "forecast_hourly", "gridpoint": "/g"}
+    good = nws.normalise_forecast(json.dumps(raw).encode(), meta, [TAE])
+    periods = raw["properties"]["periods"]
+    periods[0]["temperature"] = "abc"
+    periods[1].update(windDirection="NORTHISH", windGust="10 furlongs")
+    periods[2]["windSpeed"] = "breezy"
+    bad = nws.normalise_forecast(json.dumps(raw).encode(), meta, [TAE])
+    marked = {
+        0: {"temperature_c": "abc"},
+        1: {"wind_direction_deg": "NORTHISH", "wind_gust_ms": "10 furlongs"},
+        2: {"wind_speed_ms": "breezy"},
+    }
+    assert_unparsed_rows(good, bad, marked, ForecastObservation)
 
 
 def test_points_are_rounded_to_four_decimals():
@@ -381,22 +417,17 @@ def test_403_problem_without_user_agent_is_final_but_a_cdn_403_page_is_retried()
         assert len(server.requests) == 2
 
 
-def test_html_body_with_200_is_retried_then_fails_clearly():
+def test_html_body_with_200_fails_clearly_without_a_retry():
     html = WireResponse(
         200, b"<html><body>Service temporarily unavailable</body></html>", {"content-type": "text/html"}
     )
     ok = json_response({"type": "FeatureCollection", "features": []})
     with LocalServer(ScriptedHandler([html, ok])) as server, _client() as client:
-        assert client.get(server.url("/stations/KGSO/observations")).json() == {
-            "type": "FeatureCollection",
-            "features": [],
-        }
-        assert len(server.requests) == 2
-    with LocalServer(ScriptedHandler([html])) as server, _client() as client:
         with pytest.raises(ProviderResponseError, match="malformed JSON") as info:
             client.get(server.url("/stations/KGSO/observations"))
-        assert len(server.requests) == SPEC.policy.max_attempts
+        assert len(server.requests) == 1  # a complete answer that is not JSON would come back the same
     assert "nws" in str(info.value) and "Service temporarily unavailable" in str(info.value)
+    assert "not retried" in str(info.value) and not info.value.retryable
 
 
 def test_points_redirect_and_bad_parameters_are_not_retried():

@@ -16,6 +16,7 @@ from weather_assets.providers.base import WireRequest, WireResponse
 from weather_assets.providers.http import ProviderHttpClient, ProviderHttpError
 from weather_assets.schemas.observation import split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 BERLIN = Site(id="berlin_de", name="Berlin", latitude=52.52, longitude=13.41, timezone="Europe/Berlin")
 PARIS = Site(id="paris_fr", name="Paris", latitude=48.85, longitude=2.35, timezone="Europe/Paris")
@@ -140,6 +141,22 @@ def test_fahrenheit_and_inches_are_converted(payload):
     assert df["precipitation_mm"].to_list() == pytest.approx([0.0, 2.54, 25.4])
 
 
+def test_array_elements_that_do_not_parse_are_null_with_their_raw_text(payload):
+    raw = payload("open-meteo", "archive_hourly_multi_location.json")
+    good = open_meteo.normalise_hourly(raw, [BERLIN, PARIS])
+    raw[1]["hourly"]["temperature_2m"][1] = "abc"  # paris_fr, 01:00
+    raw[0]["hourly"]["wind_speed_10m"][2] = "12,5"  # berlin_de, 02:00: km/h, but never converted
+    raw[0]["hourly"]["weather_code"][2] = "3"  # numeric text is text too: not read as a number
+    raw[1]["hourly"]["pressure_msl"][2] = math.nan  # a NaN literal in the body
+    bad = open_meteo.normalise_hourly(raw, [BERLIN, PARIS])
+    marked = {
+        2: {"wind_speed_ms": "12,5", "weather_code": "3"},
+        4: {"temperature_c": "abc"},
+        5: {"pressure_msl_hpa": "NaN"},
+    }
+    assert_unparsed_rows(good, bad, marked)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
@@ -148,6 +165,9 @@ def test_fahrenheit_and_inches_are_converted(payload):
             "unknown unit",
         ),
         (lambda r: {**r, "hourly": {**r["hourly"], "temperature_2m": [1.0]}}, "has 1 values for 3 times"),
+        (lambda r: {**r, "hourly": {**r["hourly"], "temperature_2m": 1.0}}, "has a float for 3 times"),
+        (lambda r: {**r, "hourly": {**r["hourly"], "temperature_2m": [1.0, True, 2.0]}}, r"\[1\]' is True"),
+        (lambda r: {**r, "hourly": {**r["hourly"], "cloud_cover": [1.0, [2.0], 2.0]}}, r"'hourly.cloud_cover\[1\]'"),
         (lambda r: {k: v for k, v in r.items() if k != "hourly"}, "no 'hourly' block"),
         (lambda r: {"error": True, "reason": "Invalid timezone"}, "Invalid timezone"),
     ],

@@ -29,6 +29,7 @@ from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, Fetcher, conform
 from weather_assets.schemas.observation import CurrentObservation, ForecastObservation, split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "openweathermap"
 SECRET = "sekrit-0123456789"
@@ -221,8 +222,9 @@ def test_an_error_body_is_never_normalised_into_rows(name, normalise):
     [
         (lambda b: {k: v for k, v in b.items() if k != "main"}, "no 'main' object"),
         (lambda b: {k: v for k, v in b.items() if k != "dt"}, "'dt' is missing"),
-        (lambda b: {**b, "main": {**b["main"], "temp": "25.3"}}, "'main.temp' is '25.3', expected a number"),
-        (lambda b: {**b, "weather": [{"id": "501"}]}, "'weather\\[0\\].id' is not an integer"),
+        (lambda b: {**b, "main": {**b["main"], "temp": True}}, "'main.temp' is True, expected a number"),
+        (lambda b: {**b, "wind": {**b["wind"], "speed": [0.62]}}, "'wind.speed' is \\[0.62\\], expected a number"),
+        (lambda b: {**b, "weather": [{"id": 501.5}]}, "'weather\\[0\\].id' is not an integer"),
         (lambda b: [b], "expected a JSON object"),
         (lambda b: {**b, "rain": 3.16}, "'rain' is not an object"),
     ],
@@ -234,6 +236,37 @@ def test_malformed_current_bodies_raise_naming_the_site(mutate, message):
     assert "openweathermap current weather site zocca_it" in str(info.value)
     with pytest.raises(owm.OpenWeatherMapResponseError, match="not JSON"):
         owm.normalise_current(b"<html>502</html>", {}, [ZOCCA])
+
+
+def test_current_values_that_do_not_parse_are_null_with_their_raw_text():
+    raw = json.loads(sample("current_weather_metric.json"))
+    good = owm.normalise_current(json.dumps(raw).encode(), {"units": "metric"}, [ZOCCA])
+    raw["main"]["temp"] = "25.3"  # numeric text is text: never read as a number
+    raw["rain"]["1h"] = "3,16"
+    raw["weather"][0]["id"] = "abc"
+    bad = owm.normalise_current(json.dumps(raw).encode(), {"units": "metric"}, [ZOCCA])
+    marked = {0: {"temperature_c": "25.3", "precipitation_mm": "3,16", "weather_code": "abc"}}
+    assert_unparsed_rows(good, bad, marked, CurrentObservation)
+
+
+def test_timemachine_value_that_does_not_parse_is_null_with_its_raw_text():
+    meta = {"units": "standard", "dt": 1645887600}
+    raw = json.loads(sample("onecall_timemachine.json"))
+    good = owm.normalise_timemachine(json.dumps(raw).encode(), meta, [WARSAW])
+    raw["data"][0]["humidity"] = "abc"
+    bad = owm.normalise_timemachine(json.dumps(raw).encode(), meta, [WARSAW])
+    assert bad["temperature_c"][0] == 5.98  # the row's other values are untouched
+    assert_unparsed_rows(good, bad, {0: {"relative_humidity_pct": "abc"}})
+
+
+def test_forecast_hour_that_does_not_parse_is_null_with_its_raw_text():
+    (pulled,) = owm.SPEC.forecast.pull(_replay_fetcher(), [BY_ID["anchorage_ak"]], RECORDED_CLOCK)
+    good = owm.normalise_forecast(pulled.response.body, pulled.meta, pulled.sites)
+    raw = json.loads(pulled.response.body)
+    raw["hourly"][5]["temp"] = "abc"
+    raw["hourly"][7]["wind_deg"] = "12,5"
+    bad = owm.normalise_forecast(json.dumps(raw).encode(), pulled.meta, pulled.sites)
+    assert_unparsed_rows(good, bad, {5: {"temperature_c": "abc"}, 7: {"wind_direction_deg": "12,5"}})
 
 
 def test_forecast_without_hourly_raises():

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
-from weather_assets.providers.parsing import load_json, number, number_text, one_site, parse_time
+from weather_assets.providers.parsing import (
+    Unparsed,
+    UnparsedValue,
+    load_json,
+    measure,
+    measure_text,
+    number,
+    one_site,
+    parse_time,
+)
+from weather_assets.providers.spec import UNPARSED_TEXT_CAP, unparsed_json, unparsed_text
 from weather_assets.sites.catalog import Site
 
 
@@ -34,13 +45,48 @@ def test_number():
             number(bad, "f", "w", ShapeError)
 
 
-def test_number_text():
-    assert number_text(" 8.3 ", "TMAX", "w") == 8.3
-    assert number_text("", "TMAX", "w") is None and number_text(None, "TMAX", "w") is None
-    with pytest.raises(ShapeError, match=r"^w: 'TMAX' is 'warm', expected a number$"):
-        number_text("warm", "TMAX", "w", ShapeError)
+def test_measure_reads_numbers_and_quarantines_text_but_not_other_types():
+    assert measure(3, "f", "w") == 3.0 and isinstance(measure(3, "f", "w"), float)
+    assert measure(-0.5, "f", "w") == -0.5 and measure(None, "f", "w") is None
+    # Text (even numeric text) and NaN/Infinity literals do not parse: the raw text as written.
+    for bad, raw in (("abc", "abc"), ("12,5", "12,5"), ("8.3", "8.3"), ("", ""), (float("nan"), "NaN")):
+        with pytest.raises(UnparsedValue) as info:
+            measure(bad, "f", "w", ShapeError)
+        assert info.value.raw == raw
+    with pytest.raises(UnparsedValue) as info:
+        measure(float("-inf"), "f", "w", ShapeError)
+    assert info.value.raw == "-Infinity"
+    # Another JSON type is a shape error of the whole body.
+    for bad in (True, [1], {"value": 1}):
+        with pytest.raises(ShapeError, match=r"^w: 'f' is .*, expected a number$"):
+            measure(bad, "f", "w", ShapeError)
+
+
+def test_measure_text():
+    assert measure_text(" 8.3 ", "TMAX", "w") == 8.3 and measure_text("-.5", "TMAX", "w") == -0.5
+    assert measure_text("1e3", "TMAX", "w") == 1000.0
+    assert measure_text("", "TMAX", "w") is None and measure_text(None, "TMAX", "w") is None
+    for bad in ("warm", "12,5", "1_000", "nan", "inf", "1e999", "8.3 C"):
+        with pytest.raises(UnparsedValue) as info:
+            measure_text(bad, "TMAX", "w", ShapeError)
+        assert info.value.raw == bad
     with pytest.raises(ShapeError, match=r"^w: 'TMAX' is 8\.3, expected a number as a string$"):
-        number_text(8.3, "TMAX", "w", ShapeError)
+        measure_text(8.3, "TMAX", "w", ShapeError)
+
+
+def test_unparsed_collects_raw_text_per_column_and_caps_it():
+    found = Unparsed()
+    assert found.read("temperature_c", measure, "abc", "temp", "w", ShapeError) is None
+    assert found.read("dew_point_c", measure, 1.5, "dew", "w", ShapeError) == 1.5
+    assert found.read("temperature_c", measure, "second", "temp", "w", ShapeError) is None  # the first is kept
+    assert json.loads(found.json()) == {"temperature_c": "abc"}
+    assert Unparsed().json() is None
+    with pytest.raises(ShapeError):  # a shape error is not swallowed
+        found.read("dew_point_c", measure, [1], "dew", "w", ShapeError)
+    long = "x" * 1000
+    assert len(unparsed_text(long)) == UNPARSED_TEXT_CAP and unparsed_text(long).endswith("\u2026")
+    assert json.loads(unparsed_json({"temperature_c": long}))["temperature_c"] == unparsed_text(long)
+    assert unparsed_json({}) is None
 
 
 def test_parse_time():

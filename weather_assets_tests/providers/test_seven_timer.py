@@ -27,9 +27,10 @@ from weather_assets.providers.http import (
 )
 from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.seven_timer import SPEC, SevenTimerResponseError, normalise_civil
-from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, Fetcher
-from weather_assets.schemas.observation import split_valid
+from weather_assets.providers.spec import ESTIMATED_FIELDS, OBSERVATION_COLUMNS, UNPARSED, Fetcher
+from weather_assets.schemas.observation import ForecastObservation, split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "7timer"
 CATALOG = load_catalog(bundled_sites_file())
@@ -163,13 +164,10 @@ def test_weather_codes_are_stable_distinct_and_inside_the_schema_range():
 
 
 def test_out_of_table_codes_are_null_and_not_flagged():
-    body = civil(
-        _set(0, cloudcover=10, prec_amount=-9999, weather="sunnyday", wind10m={"direction": "NNE", "speed": 10})
-    )
-    df = normalise(body)
+    df = normalise(civil(_set(0, cloudcover=10, prec_amount=-9999, wind10m={"speed": 10})))
     first = df.row(0, named=True)
     assert (first["cloud_cover_pct"], first["precipitation_mm"], first["wind_speed_ms"]) == (None, None, None)
-    assert (first["wind_direction_deg"], first["weather_code"]) == (None, None)
+    assert first["wind_direction_deg"] is None and first[UNPARSED] is None  # absent, and codes are no text
     assert first[ESTIMATED_FIELDS] is None  # nothing estimated in that row: every class value is unknown
     assert (first["temperature_c"], first["relative_humidity_pct"]) == (9.0, 83.0)  # real values stay
     assert df[ESTIMATED_FIELDS].to_list()[1:] == [ALL_ESTIMATED] * 2
@@ -222,9 +220,9 @@ def test_impossible_values_are_kept_for_the_schema_to_quarantine():
         (civil(lambda p: p.pop("product")), "product None is not normalised"),
         (civil(_set(0, timepoint="3")), "'timepoint' must be an integer"),
         (civil(_set(1, rh2m=83)), "'rh2m' must be a percent string"),
-        (civil(_set(1, cloudcover="5")), "'cloudcover' must be an integer class code"),
+        (civil(_set(1, cloudcover=True)), "'cloudcover' must be an integer class code"),
         (civil(_set(1, prec_amount=1.5)), "'prec_amount' must be an integer class code"),
-        (civil(_set(1, temp2m="9")), "'temp2m' is '9', expected a number"),
+        (civil(_set(1, temp2m=[9])), "'temp2m' is \\[9\\], expected a number"),
         (civil(_set(1, wind10m=["NW", 2])), "'wind10m' must be an object"),
         (civil(_set(1, weather=4)), "'weather' must be a string"),
     ],
@@ -233,6 +231,26 @@ def test_malformed_bodies_raise_naming_provider_and_site(body, message):
     with pytest.raises(SevenTimerResponseError, match=message) as info:
         normalise(body)
     assert str(info.value).startswith("seven_timer site duesseldorf_de")
+
+
+def test_text_that_does_not_parse_is_null_with_its_raw_text():
+    good = normalise(civil())
+    bad = normalise(
+        civil(
+            lambda p: (
+                _set(0, temp2m="abc", rh2m="warm%")(p),
+                _set(1, cloudcover="5", weather="sunnyday")(p),  # a code as text; a label outside the table
+                p["dataseries"][2]["wind10m"].update(direction="NNE"),  # 16-point: not CIVIL's 8-point table
+            )
+        )
+    )
+    marked = {
+        0: {"temperature_c": "abc", "relative_humidity_pct": "warm%"},
+        1: {"cloud_cover_pct": "5", "weather_code": "sunnyday"},
+        2: {"wind_direction_deg": "NNE"},
+    }
+    assert bad[ESTIMATED_FIELDS][1] == "precipitation_mm,wind_direction_deg,wind_speed_ms"  # no cloud estimate
+    assert_unparsed_rows(good, bad, marked, ForecastObservation)
 
 
 def test_a_body_is_for_exactly_its_one_site():
@@ -271,13 +289,13 @@ def test_5xx_is_retried_then_succeeds():
     assert 1.5 in waits  # equal-jitter backoff: 2 s x (0.5 + 0.5 x 0.5)
 
 
-def test_a_200_body_that_is_neither_json_nor_err_is_retried_then_fails():
+def test_a_200_body_that_is_neither_json_nor_err_fails_without_a_retry():
     page = WireResponse(200, b"<html><body>7Timer is under maintenance</body></html>", {"Content-Type": "text/html"})
     with LocalServer(ScriptedHandler([page])) as server:
         with ProviderHttpClient(SPEC.policy, sleep=no_sleep) as client:
             with pytest.raises(ProviderResponseError, match="malformed JSON") as info:
                 client.get(server.url("/bin/api.pl"), what="site x")
-        assert len(server.requests) == SPEC.policy.max_attempts
+        assert len(server.requests) == 1
     assert "seven_timer" in str(info.value) and "maintenance" in str(info.value) and info.value.status == 200
 
 

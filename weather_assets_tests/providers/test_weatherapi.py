@@ -18,9 +18,10 @@ from weather_assets.providers.base import RECORDED_CLOCK, WireRequest, WireRespo
 from weather_assets.providers.http import REDACTED, ProviderHttpClient, ProviderHttpError, handler_transport
 from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import OBSERVATION_COLUMNS, Fetcher
-from weather_assets.schemas.observation import split_valid
+from weather_assets.schemas.observation import CurrentObservation, split_valid
 from weather_assets.sites.catalog import Site, bundled_sites_file, load_catalog
 from weather_assets_tests.conftest import FIXTURES
+from weather_assets_tests.providers.unparsed import assert_unparsed_rows
 
 SPEC = weatherapi.SPEC
 SECRET = "sekrit-0123456789"
@@ -199,8 +200,9 @@ def test_forecast_rows_start_at_the_hour_of_issue():
         (lambda r: {k: v for k, v in r.items() if k != "forecast"}, "'forecast.forecastday' is missing"),
         (lambda r: {k: v for k, v in r.items() if k != "location"}, "no 'location' object"),
         (lambda r: _set_hour(r, "time_epoch", None), "'time_epoch' is None"),
-        (lambda r: _set_hour(r, "temp_c", "warm"), "'temp_c' is 'warm', expected a number"),
-        (lambda r: _set_hour(r, "condition", {"code": "1000"}), "'condition.code' is '1000'"),
+        (lambda r: _set_hour(r, "temp_c", True), "'temp_c' is True, expected a number"),
+        (lambda r: _set_hour(r, "temp_c", {"c": 1}), "'temp_c' is \\{'c': 1\\}, expected a number"),
+        (lambda r: _set_hour(r, "condition", {"code": 1000.5}), "'condition.code' is 1000.5"),
         (lambda r: [r], "expected a JSON object, got list"),
     ],
 )
@@ -209,6 +211,36 @@ def test_malformed_history_raises_naming_the_provider_and_site(mutate, message):
     with pytest.raises(weatherapi.WeatherApiResponseError, match=message) as info:
         weatherapi.normalise_history(json.dumps(raw).encode(), _meta(**SAMPLE_DAY), [LONDON])
     assert "weatherapi" in str(info.value) and "london_gb" in str(info.value)
+
+
+def test_history_values_that_do_not_parse_are_null_with_their_raw_text():
+    raw = json.loads(_body("history.json"))
+    good = weatherapi.normalise_history(json.dumps(raw).encode(), _meta(**SAMPLE_DAY), [LONDON])
+    hours = raw["forecast"]["forecastday"][0]["hour"]
+    hours[1]["temp_c"] = "abc"
+    hours[2].update(wind_kph="10,4", condition={**hours[2]["condition"], "code": "n/a"})
+    bad = weatherapi.normalise_history(json.dumps(raw).encode(), _meta(**SAMPLE_DAY), [LONDON])
+    marked = {1: {"temperature_c": "abc"}, 2: {"wind_speed_ms": "10,4", "weather_code": "n/a"}}
+    assert_unparsed_rows(good, bad, marked)
+
+
+def test_current_value_that_does_not_parse_is_null_with_its_raw_text():
+    raw = json.loads(_body("current.json"))
+    good = weatherapi.normalise_current(json.dumps(raw).encode(), _meta(), [LONDON])
+    raw["current"]["pressure_mb"] = "1015 mb"
+    bad = weatherapi.normalise_current(json.dumps(raw).encode(), _meta(), [LONDON])
+    assert_unparsed_rows(good, bad, {0: {"pressure_msl_hpa": "1015 mb"}}, CurrentObservation)
+
+
+def test_forecast_value_that_does_not_parse_is_null_with_its_raw_text():
+    # The illustrative forecast of test_forecast_rows_start_at_the_hour_of_issue.
+    raw = json.loads(_body("history.json"))
+    raw["current"] = json.loads(_body("current.json"))["current"]
+    meta = _meta(issued_at="2025-11-20T01:20:00+00:00")
+    good = weatherapi.normalise_forecast(json.dumps(raw).encode(), meta, [LONDON])
+    raw["forecast"]["forecastday"][0]["hour"][2]["humidity"] = "abc"
+    bad = weatherapi.normalise_forecast(json.dumps(raw).encode(), meta, [LONDON])
+    assert_unparsed_rows(good, bad, {1: {"relative_humidity_pct": "abc"}})
 
 
 def _set_hour(raw: dict, key: str, value) -> dict:

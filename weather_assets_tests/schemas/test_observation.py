@@ -2,7 +2,8 @@
 
 Every physical bound is probed one float step outside (rejected, with check, column and value in the
 reject record) and exactly on the bound (kept); good rows always go on, nulls are valid, duplicate keys
-are quarantined, and a frame-level problem raises instead of producing rejects.
+are quarantined, a row with a value that did not parse (`unparsed`) is quarantined whole with its raw
+text, and a frame-level problem raises instead of producing rejects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from weather_assets.providers.spec import UNPARSED, UNPARSED_CHECK, UNPARSED_TEXT_CAP
 from weather_assets.schemas.observation import (
     BOUNDS,
     DAILY_BOUNDS,
@@ -359,3 +361,87 @@ def test_a_frame_level_problem_raises_instead_of_rejecting(change, message):
     with pytest.raises(ValidationError, match=r"Observation: the frame breaks the schema") as caught:
         split_valid(frame, Observation)
     assert message in str(caught.value)
+
+
+# --------------------------------------------------------------------------- values that did not parse
+
+
+def with_unparsed(frame: pl.DataFrame, marks: list[dict | None]) -> pl.DataFrame:
+    """`frame` as a normaliser returns it: with the `unparsed` column, one JSON object (or null) per row."""
+    texts = [json.dumps(m) if m is not None else None for m in marks]
+    return frame.with_columns(pl.Series(UNPARSED, texts, dtype=pl.String))
+
+
+@pytest.mark.parametrize("model", HOURLY_MODELS, ids=lambda m: m.__name__)
+def test_a_row_with_a_value_that_did_not_parse_is_quarantined_whole(model):
+    rows = [hourly_row(0), hourly_row(1, temperature_c=None), hourly_row(2, site="site_b")]
+    frame = with_unparsed(hourly_frame(model, rows), [None, {"temperature_c": "abc"}, None])
+    outcome = split_valid(frame, model)
+
+    # The valid rows: exactly the columns and values they have without the contract column.
+    assert_frame_equal(outcome.valid, hourly_frame(model, [rows[0], rows[2]]))
+    assert UNPARSED not in outcome.valid.columns
+    assert outcome.rejected.drop("record").to_dicts() == [
+        {
+            "site_id": "site_a",
+            "source": "src",
+            "observed_at": T0 + dt.timedelta(hours=1),
+            "failed_check": UNPARSED_CHECK,
+            "failed_column": "temperature_c",
+            "failure_case": "abc",  # the raw text as received
+        }
+    ]
+    record = json.loads(outcome.rejected["record"][0])
+    assert record["temperature_c"] is None and record[UNPARSED] == {"temperature_c": "abc"}
+    assert record["relative_humidity_pct"] == GOOD["relative_humidity_pct"]  # the rest of the row as it was
+    assert set(record) == set(frame.columns)
+
+
+def test_a_row_without_values_that_did_not_parse_is_unchanged_and_no_column_is_added():
+    frame = hourly_frame(Observation, [hourly_row(0), hourly_row(1, temperature_c=None)])
+    outcome = split_valid(with_unparsed(frame, [None, None]), Observation)
+    assert_frame_equal(outcome.valid, frame)  # a NULL that is a real gap stays a valid row
+    assert outcome.rejected.height == 0 and outcome.rejected.schema == pl.Schema(REJECT_SCHEMA)
+
+
+def test_values_that_did_not_parse_and_failed_checks_of_one_row_make_one_reject_record():
+    rows = [hourly_row(0, temperature_c=None, wind_speed_ms=None, cloud_cover_pct=101.0), hourly_row(1)]
+    marks = [{"temperature_c": "12,5", "wind_speed_ms": "calm"}, None]
+    frame = with_unparsed(hourly_frame(Observation, rows), marks)
+    outcome = split_valid(frame, Observation)
+    assert outcome.valid["observed_at"].to_list() == [T0 + dt.timedelta(hours=1)]
+    assert outcome.rejected.select("failed_check", "failed_column", "failure_case").to_dicts() == [
+        {
+            "failed_check": f"{UNPARSED_CHECK}; less_than_or_equal_to(100.0)",
+            "failed_column": "temperature_c, wind_speed_ms, cloud_cover_pct",
+            "failure_case": "12,5; calm; 101.0",
+        }
+    ]
+
+
+def test_a_daily_row_with_a_value_that_did_not_parse_is_quarantined():
+    rows = [daily_row(0), daily_row(1, temperature_max_c=None)]
+    frame = with_unparsed(daily_frame(rows), [None, {"temperature_max_c": "abc"}])
+    outcome = split_valid(frame, DailyObservation, "date")
+    assert_frame_equal(outcome.valid, daily_frame(rows[:1]))
+    assert outcome.rejected.select("observed_at", "failed_check", "failed_column", "failure_case").rows() == [
+        (dt.datetime(2024, 3, 2), UNPARSED_CHECK, "temperature_max_c", "abc")
+    ]
+
+
+def test_a_very_long_raw_text_is_capped():
+    frame = hourly_frame(Observation, [hourly_row(0, temperature_c=None)])
+    outcome = split_valid(with_unparsed(frame, [{"temperature_c": "9" * 5000}]), Observation)
+    case = outcome.rejected["failure_case"][0]
+    assert len(case) == UNPARSED_TEXT_CAP and case.startswith("999") and case.endswith("\u2026")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", "{}", '{"temperature_c": 1}', '{"visibility_m": "abc"}'],
+    ids=["not-json", "not-an-object", "empty", "not-text", "unknown-column"],
+)
+def test_a_malformed_unparsed_value_breaks_the_frame(text):
+    frame = hourly_frame(Observation, [hourly_row(0)]).with_columns(pl.lit(text, pl.String).alias(UNPARSED))
+    with pytest.raises(ValidationError, match="'unparsed' must be a JSON object"):
+        split_valid(frame, Observation)
