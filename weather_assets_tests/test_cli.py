@@ -184,3 +184,26 @@ def test_every_provider_unreachable_is_a_provider_failure_exit_1(monkeypatch, tm
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert cli.main(["history", "--start", "2024-03-20", "--end", "2024-03-20"]) == 1
     assert "meteostat: cannot reach 127.0.0.1" in capsys.readouterr().err
+
+
+def test_no_marts_stops_at_the_warehouse_tables(monkeypatch, tmp_path, capsys, dbt_manifest):
+    with LocalServer(OpenMeteoReplay()) as server:
+        for name, value in {
+            "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+            "WEATHER_ASSETS_START_DATE": "2024-03-01",
+            "WEATHER_ASSETS_PROVIDERS": "open_meteo",
+            "WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL": server.url("/v1/archive"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        code = cli.main(["history", "--start", "2024-03-20", "--end", "2024-03-20", "--no-marts"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert [line.split()[1] for line in err.splitlines() if line.startswith("  open_meteo")] == [
+        "pull",
+        "validate",
+        "warehouse",
+    ]
+    summary = " ".join(out.split())
+    assert "observations open-meteo 360 rows" in summary
+    assert "daily_site_weather not built yet: marts.daily_site_weather" in summary

@@ -276,12 +276,19 @@ def _times_utc(block: dict[str, Any], units: dict[str, str], utc_offset_seconds:
     if not isinstance(times, list):
         raise OpenMeteoResponseError(f"{where}: 'hourly.time' is missing or not a list")
     fmt = units.get("time", "iso8601")
-    if fmt == "unixtime":
-        # Epoch seconds are always UTC, whatever `timezone` was requested.
-        return (pl.Series("observed_at", times, dtype=pl.Int64) * 1_000_000).cast(pl.Datetime("us"))
-    if fmt != "iso8601":
+    if fmt not in ("unixtime", "iso8601"):
         raise OpenMeteoResponseError(f"{where}: unknown time format {fmt!r}")
-    local = pl.Series("observed_at", times, dtype=pl.String).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M")
+    expected = "epoch seconds" if fmt == "unixtime" else "'YYYY-MM-DDTHH:MM' (local wall time, no zone)"
+    try:
+        if fmt == "unixtime":
+            # Epoch seconds are always UTC, whatever `timezone` was requested.
+            return (pl.Series("observed_at", times, dtype=pl.Int64) * 1_000_000).cast(pl.Datetime("us"))
+        local = pl.Series("observed_at", times, dtype=pl.String).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M")
+    except (TypeError, ValueError, pl.exceptions.PolarsError):
+        first = next((t for t in times if not isinstance(t, str) or len(t) != 16), times[0] if times else None)
+        raise OpenMeteoResponseError(
+            f"{where}: 'hourly.time' holds {str(first)[:40]!r}; expected {expected} as the request's timeformat says"
+        ) from None
     # A non-GMT `timezone` shifts the whole response by one constant offset (no DST inside a
     # response), so subtracting utc_offset_seconds, not a tz-database conversion, is exact.
     return local - dt.timedelta(seconds=utc_offset_seconds) if utc_offset_seconds else local
