@@ -51,13 +51,12 @@ DAY = "2024-03-20"  # inside every replay's recordings (2024-01-01 .. 2024-03-31
 SITES = ("greensboro_nc", "denver_co")  # both have a station for every station-based provider
 FAKE_KEY = "fake-key-0123456789"
 
-NWS_SKIP = pytest.mark.skip(
-    reason="nws: the live client's clock is the wall clock (LiveHttp.now); NWS keeps ~7 days "
-    "(History.max_age_days), so a window inside the recordings (before 2024-03-24) is refused before any "
-    "request, and offline mode (RecordedHttp, the recorded clock) never touches the network"
-)
 HISTORY_PROVIDERS = [name for name, spec in PROVIDERS.items() if spec.history is not None]
-LIVE = [pytest.param(p, marks=NWS_SKIP) if p == "nws" else p for p in HISTORY_PROVIDERS]
+# nws is not driven through the CLI here: the live client's clock is the wall clock (LiveHttp.now) and NWS
+# keeps ~7 days (History.max_age_days), so a window inside the recordings (before 2024-03-24) is refused
+# before any request. Its policy meets the same faults in providers/test_faults.py, its normalisers in
+# providers/test_nws.py.
+LIVE = [p for p in HISTORY_PROVIDERS if p != "nws"]
 # Faults the shared HTTP policy recovers from (or that fail before any provider code runs): one provider
 # per client style (multi-location JSON, paged JSON with a header key, gzip CSV per station) keeps the
 # suite's time in bounds; every provider's policy meets the same faults at the HTTP layer in
@@ -274,21 +273,18 @@ def test_429_with_retry_after_then_ok_loads_the_same_data(
 
 # A 429 without Retry-After waits for the next boundary of the provider's shortest rate window
 # (http.py `_retry_delay`), or backs off when it has none. Per provider (its policy and `_classify`):
+# open_meteo, meteostat and openweathermap wait for the next minute boundary of their per-minute window
+# (up to 60 s a run): not here; http.py's minute-window wait is tested in providers/test_http.py.
 NO_RETRY_AFTER = {
     "noaa_ads": "loads",  # 1 request/s window: waits < 1 s
     "noaa_cdo": "loads",  # 1 per 0.25 s window
     "weatherapi": "fails",  # only a daily window: the wait (until 00:00 UTC) exceeds max_wait_s, so it fails
-    "open_meteo": "skip: waits for the next minute boundary (its 600/min window): up to 60 s per run",
-    "meteostat": "skip: waits for the next minute boundary (its 30/min window): up to 60 s per run",
-    "openweathermap": "skip: waits for the next minute boundary (its 60/min window): up to 60 s per run",
 }
 
 
-@pytest.mark.parametrize("provider", LIVE)
+@pytest.mark.parametrize("provider", NO_RETRY_AFTER)
 def test_429_without_retry_after(provider, on_good_load, sites_file, monkeypatch, record_property):
     expected = NO_RETRY_AFTER[provider]
-    if expected.startswith("skip"):
-        pytest.skip(f"{provider}: {expected}")
     now = dt.datetime.now(dt.UTC)
     if expected == "fails" and (24 * 3600 - (now.hour * 3600 + now.minute * 60 + now.second)) < 400:
         pytest.skip("within max_wait_s of 00:00 UTC: the daily window's wait would be short enough to sleep")

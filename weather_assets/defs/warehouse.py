@@ -219,7 +219,9 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             deleted, inserted = writer.replace_observations_window(con, window, files, sources, sites=scope)
             duplicates, incomplete, report = _observations_report(con, window, every_hour)
-            rejected_files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, window.days)
+            # Quarantined hours of every source the check judges (not only this run's: a provider's own
+            # run judges the other providers' rows in the window too).
+            rejected_files = lake.files_for_days(settings.lake_dir, lake.REJECTED, every_hour, window.days)
             quarantined = (
                 con.execute(writer.sql("count_quarantined_hours"), {"files": [str(f) for f in rejected_files]}).pl()
                 if rejected_files
