@@ -567,12 +567,12 @@ class ProviderHttpClient:
         started = time.monotonic()
         try:
             response = self._http.send(request, stream=True)
+            chunks: list[bytes] = []
             try:
                 got.headers_seen = True
                 dog.watch(response.extensions.get("network_stream"))
                 length = response.headers.get("content-length", "")
                 got.length = int(length) if length.isdigit() else None
-                chunks = []
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     if time.monotonic() - started > limit:  # a transport without a socket to watch
@@ -581,7 +581,8 @@ class ProviderHttpClient:
                 else:
                     got.wire = WireResponse(response.status_code, b"".join(chunks), dict(response.headers))
             finally:
-                got.received = response.num_bytes_downloaded
+                # Bytes off the wire; a transport without one (the offline replays) reports none: count the body.
+                got.received = response.num_bytes_downloaded or sum(len(c) for c in chunks)
                 dog.stop()  # before the connection goes back to the pool
                 response.close()
         except httpx.HTTPError as exc:

@@ -503,6 +503,8 @@ def test_handler_transport_runs_the_same_policy_offline(make_client, fake):
     assert seen[1].url == "https://archive-api.example/v1/archive"
     assert seen[1].params == (("timezone", "GMT"), ("latitude", "52.52"))
     assert response.url == "https://archive-api.example/v1/archive?timezone=GMT&latitude=52.52"
+    # No wire to count bytes on: the bodies count (the raw asset's `bytes` and the CLI's pull line).
+    assert client.stats.bytes == len(b"warming up") + len(response.body)
 
 
 def test_url_query_and_params_are_merged_in_order(serve, make_client):
