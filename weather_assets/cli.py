@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 import dagster as dg
 import duckdb
 
-from weather_assets import cli_output
+from weather_assets import cli_output, lake_cli
 from weather_assets.defs.automation import history_job_name, range_request
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
 from weather_assets.sites.catalog import CatalogError, load_catalog
-from weather_assets.warehouse import writer
+from weather_assets.warehouse import ducklake, writer
 from weather_assets.window import Window, newest_complete_day
 
 RECENT_DAYS = 7
@@ -138,7 +138,7 @@ def fail_abandoned_runs(instance: dg.DagsterInstance, job_name: str) -> list[str
 
 
 def summary(settings: Settings, window: Window) -> str:
-    con = writer.connect(settings.duckdb_path, read_only=True)
+    con = ducklake.connect(settings.lake_credentials(), read_only=True)
     try:
         params = window.sql_params()
         per_source = con.execute(writer.sql("summarize_observations_by_source"), params).fetchall()
@@ -153,7 +153,7 @@ def summary(settings: Settings, window: Window) -> str:
     mode = "OFFLINE (recorded payloads)" if settings.offline else "live"
     lines = [
         f"\nweather_assets: {window.first} .. {window.last} ({mode})",
-        f"  warehouse          {settings.duckdb_path}",
+        f"  warehouse          {settings.lake.describe()}",
     ]
     lines += [
         f"  observations       {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
@@ -230,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             action="store_false",
             help="stop at the warehouse tables; the dbt models follow on the next full run (or automation)",
         )
+    lake_cli.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in lake_cli.COMMANDS:
+        return lake_cli.run(args)
     if not args.verbose:  # API-stability notes about our own pinned Dagster: for developers, not for a load
         warnings.filterwarnings("ignore", category=dg.BetaWarning)
         warnings.filterwarnings("ignore", category=dg.PreviewWarning)

@@ -11,6 +11,7 @@ import dagster as dg
 from weather_assets.defs import (
     automation,
     ingest,
+    maintenance,
     metrics,
     resources,
     sensors,
@@ -28,6 +29,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         snapshots.build_defs(settings),
         warehouse.build_defs(settings),
         warehouse_checks.build_defs(settings),
+        maintenance.build_defs(settings),
         metrics.build_defs(settings),
         automation.build_defs(settings),
         sensors.build_defs(settings),

@@ -1,8 +1,9 @@
 """The configuration contract of docs/design.md §3, read from the environment in one place.
 
 Every `WEATHER_ASSETS_*` variable is read here and nowhere else; resources and assets receive a
-frozen `Settings`. Secrets are *not* read here: only whether they are set. `defs/resources.py` wires
-them as `dg.EnvVar` only when they are set, so their values never pass through this object.
+frozen `Settings`. Secrets are *not* read into it: only whether they are set. `defs/resources.py` wires
+them as `dg.EnvVar` only when they are set, so their values never pass through this object; the CLI,
+which runs outside Dagster, takes the lake's credentials from `lake_credentials()` at the moment it connects.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import dataclasses
 import datetime as dt
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.providers.spec import DEFAULT_REPULL_DAYS, ENV_PREFIX, Endpoint, History, ProviderSpec, Snapshot
 from weather_assets.sites.catalog import bundled_sites_file
+from weather_assets.warehouse.ducklake import LakeConfig, S3Storage
 
 PREFIX = ENV_PREFIX
 
@@ -39,6 +42,12 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 _MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 # A secret: Settings records only whether it is set (defs/resources.py reads it through dg.EnvVar).
 ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
+# The warehouse lake (warehouse/ducklake.py). The catalog may hold a password; the S3 keys are secrets.
+LAKE_CATALOG_VAR = PREFIX + "LAKE_CATALOG"
+LAKE_DATA_PATH_VAR = PREFIX + "LAKE_DATA_PATH"
+S3_ACCESS_KEY_ID_VAR = PREFIX + "S3_ACCESS_KEY_ID"
+S3_SECRET_ACCESS_KEY_VAR = PREFIX + "S3_SECRET_ACCESS_KEY"
+DEFAULT_SNAPSHOT_RETENTION_DAYS = 7
 
 
 class SettingsError(ValueError):
@@ -48,7 +57,8 @@ class SettingsError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    duckdb_path: Path
+    # Where the warehouse lake is (no credentials in it: see lake_credentials()).
+    lake: LakeConfig
     sites_file: Path
     start_date: dt.date
     providers: tuple[str, ...]
@@ -63,6 +73,12 @@ class Settings:
     # (variable, URL) for every endpoint variable that is set (a spec's `endpoints`).
     urls: tuple[tuple[str, str], ...] = ()
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    # Lake snapshots older than this are expired by lake_maintenance (time travel reaches back this far).
+    snapshot_retention_days: int = DEFAULT_SNAPSHOT_RETENTION_DAYS
+    # The single-file warehouse of releases before the lake: what `weather-assets migrate` copies from.
+    legacy_duckdb_path: Path = Path("data/warehouse.duckdb")
+    catalog_set: bool = False  # WEATHER_ASSETS_LAKE_CATALOG is set (it may hold a password: wired as an EnvVar)
+    s3_credentials_set: bool = False  # WEATHER_ASSETS_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY are set
 
     def endpoint_url(self, spec: ProviderSpec, part: History | Snapshot | None = None) -> str:
         """Where a pull of `spec` goes: the pull's own endpoint (or the provider's base URL when `part`
@@ -93,14 +109,15 @@ class Settings:
             return value.strip() if value is not None and value.strip() != "" else None
 
         data_dir = Path(get(PREFIX + "DATA_DIR") or "data").expanduser().absolute()
-        duckdb_path = Path(get(PREFIX + "DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
+        legacy = Path(get(PREFIX + "DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
+        memory_limit = _memory_limit(get(PREFIX + "DUCKDB_MEMORY_LIMIT"))
         sites_raw = get(PREFIX + "SITES_FILE")
         keys_set = tuple(p for p, var in KEYED_PROVIDERS.items() if get(var))
         providers, disabled = _enabled_providers(get(PREFIX + "PROVIDERS"), keys_set)
         endpoint_vars = dict.fromkeys(e.var for spec in PROVIDERS.values() for e in spec.endpoints)
         return cls(
             data_dir=data_dir,
-            duckdb_path=duckdb_path,
+            lake=_lake(get, data_dir, memory_limit),
             sites_file=Path(sites_raw).expanduser().absolute() if sites_raw else bundled_sites_file(),
             start_date=_start_date(get(PREFIX + "START_DATE")),
             providers=providers,
@@ -112,8 +129,95 @@ class Settings:
             keys_set=keys_set,
             disabled=disabled,
             urls=tuple((var, value) for var in endpoint_vars if (value := get(var))),
-            duckdb_memory_limit=_memory_limit(get(PREFIX + "DUCKDB_MEMORY_LIMIT")),
+            duckdb_memory_limit=memory_limit,
+            snapshot_retention_days=_retention_days(get(PREFIX + "LAKE_SNAPSHOT_RETENTION_DAYS")),
+            legacy_duckdb_path=legacy,
+            catalog_set=get(LAKE_CATALOG_VAR) is not None,
+            s3_credentials_set=get(S3_ACCESS_KEY_ID_VAR) is not None or get(S3_SECRET_ACCESS_KEY_VAR) is not None,
         )
+
+    def lake_credentials(self, environ: Mapping[str, str] | None = None) -> LakeConfig:
+        """The lake with its S3 credentials, read from the environment now (for processes outside Dagster)."""
+        if self.lake.s3 is None:
+            return self.lake
+        env = os.environ if environ is None else environ
+        s3 = dataclasses.replace(
+            self.lake.s3,
+            access_key_id=env.get(S3_ACCESS_KEY_ID_VAR) or None,
+            secret_access_key=env.get(S3_SECRET_ACCESS_KEY_VAR) or None,
+        )
+        return dataclasses.replace(self.lake, s3=s3)
+
+
+def catalog_value(raw: str) -> str:
+    """A WEATHER_ASSETS_LAKE_CATALOG value as LakeConfig takes it: `postgres:<connection string>` for a
+    PostgreSQL catalog (`postgres:dbname=... host=...` or a `postgresql://` URI), else an absolute file path."""
+    if raw.startswith(("postgresql://", "postgres://")):
+        return "postgres:" + raw
+    if raw.startswith("postgres:"):
+        return raw
+    if raw.startswith("sqlite:"):
+        raw = raw.removeprefix("sqlite:")
+    if ":" in raw.split("/")[0]:
+        raise SettingsError(
+            f"{LAKE_CATALOG_VAR} has an unknown scheme {raw.split(':')[0]!r}: use a file path (SQLite catalog) or "
+            "postgres:dbname=... host=... / postgresql://user@host/db (PostgreSQL catalog)"
+        )
+    return str(Path(raw).expanduser().absolute())
+
+
+def _lake(get: Callable[[str], str | None], data_dir: Path, memory_limit: str) -> LakeConfig:
+    raw_catalog = get(LAKE_CATALOG_VAR)
+    catalog = catalog_value(raw_catalog) if raw_catalog else str(data_dir / "warehouse" / "catalog.sqlite")
+    data_path = get(LAKE_DATA_PATH_VAR) or str(data_dir / "warehouse" / "files")
+    s3 = None
+    if "://" in data_path:
+        if not data_path.startswith("s3://") or not urlsplit(data_path).netloc:
+            raise SettingsError(
+                f"{LAKE_DATA_PATH_VAR}={data_path!r}: object storage must be an s3://bucket/prefix/ URL "
+                "(S3 or an S3-compatible service at WEATHER_ASSETS_S3_ENDPOINT), or use a directory"
+            )
+        endpoint = get(PREFIX + "S3_ENDPOINT")
+        s3 = S3Storage(
+            endpoint=endpoint,
+            region=get(PREFIX + "S3_REGION") or "us-east-1",
+            url_style=_choice(PREFIX + "S3_URL_STYLE", get(PREFIX + "S3_URL_STYLE"), ("path", "vhost"),
+                              "path" if endpoint else "vhost"),
+            use_ssl=_choice(PREFIX + "S3_USE_SSL", get(PREFIX + "S3_USE_SSL"), ("1", "0", "true", "false"), "1")
+            in ("1", "true"),
+        )
+    else:
+        data_path = str(Path(data_path).expanduser().absolute())
+    if not data_path.endswith("/"):
+        data_path += "/"
+    if raw_catalog is not None and catalog.startswith("postgres:") != (s3 is not None):
+        # A shared catalog with machine-local files (or the reverse) is a lake other machines cannot read.
+        raise SettingsError(
+            f"{LAKE_CATALOG_VAR} and {LAKE_DATA_PATH_VAR} go together: a PostgreSQL catalog needs its data files "
+            "in object storage (s3://...) and a SQLite catalog its files in a directory, so every machine that "
+            "can reach the catalog can read the files it lists"
+        )
+    return LakeConfig(catalog=catalog, data_path=data_path, s3=s3, memory_limit=memory_limit)
+
+
+def _choice(var: str, raw: str | None, allowed: tuple[str, ...], default: str) -> str:
+    value = (raw or default).lower()
+    if value not in allowed:
+        raise SettingsError(f"{var}={raw!r}: expected one of {', '.join(allowed)} (default {default})")
+    return value
+
+
+def _retention_days(raw: str | None) -> int:
+    try:
+        days = int(raw) if raw else DEFAULT_SNAPSHOT_RETENTION_DAYS
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise SettingsError(
+            f"{PREFIX}LAKE_SNAPSHOT_RETENTION_DAYS={raw!r}: expected a whole number of days, 0 or more "
+            f"(default {DEFAULT_SNAPSHOT_RETENTION_DAYS})"
+        )
+    return days
 
 
 def _start_date(raw: str | None) -> dt.date:

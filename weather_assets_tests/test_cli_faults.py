@@ -32,7 +32,6 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -44,8 +43,10 @@ from weather_assets.providers import registry
 from weather_assets.providers.base import WireRequest
 from weather_assets.providers.registry import PROVIDERS, REPLAYS
 from weather_assets.sites.catalog import bundled_sites_file
+from weather_assets.warehouse import ducklake
 from weather_assets_tests.support import faults
 from weather_assets_tests.support.faults import RESET, FaultServer, Faulty, Stall, mutated
+from weather_assets_tests.support.lake import lake_at
 
 DAY = "2024-03-20"  # inside every replay's recordings (2024-01-01 .. 2024-03-31)
 SITES = ("greensboro_nc", "denver_co")  # both have a station for every station-based provider
@@ -145,7 +146,7 @@ def run_cli(
 
 def tables(data_dir: Path) -> dict[str, pl.DataFrame]:
     """The warehouse's data tables without their per-run columns, in a stable order (opened read-only)."""
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = ducklake.connect(lake_at(data_dir), read_only=True)
     try:
         found = {}
         for table, key in DATA_TABLES.items():
@@ -549,5 +550,5 @@ def test_a_bad_catalog_exits_2_naming_file_site_and_field_and_runs_nothing(
     assert len(outcome.err) < 5_000, f"a {len(outcome.err):,}-character message"
     assert "loading" not in outcome.err  # no provider run started
     assert outcome.requests == [], "a provider was asked"
-    assert not (data_dir / "warehouse.duckdb").exists(), "a warehouse was created"
+    assert not (data_dir / "warehouse").exists(), "a warehouse was created"
     assert outcome.seconds < 10, str(outcome)

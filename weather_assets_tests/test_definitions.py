@@ -196,7 +196,8 @@ def test_next_ticks_are_the_documented_times(defs):
 
 
 def test_schedules_run_by_default_online_and_stay_off_offline(tmp_path, dbt_manifest):
-    """Online the platform runs itself; offline a real-time tick would ask for days the recording lacks."""
+    """Online the platform runs itself; offline a real-time tick would ask for days the recording lacks.
+    Lake maintenance asks no provider for anything: it runs in both."""
     for offline, expected in (("0", dg.DefaultScheduleStatus.RUNNING), ("1", dg.DefaultScheduleStatus.STOPPED)):
         settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo",
                                       "WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_OFFLINE": offline})
@@ -205,6 +206,7 @@ def test_schedules_run_by_default_online_and_stay_off_offline(tmp_path, dbt_mani
             assert {s.name: s.default_status for s in repo.schedule_defs} == {
                 "open_meteo_history_schedule": expected,
                 "open_meteo_forecast_schedule": expected,
+                "lake_maintenance_schedule": dg.DefaultScheduleStatus.RUNNING,
             }
 
 

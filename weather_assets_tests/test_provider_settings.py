@@ -105,7 +105,7 @@ def test_the_duckdb_memory_limit_is_a_setting_applied_to_every_warehouse_connect
     settings = Settings.from_env(
         {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT": "256MB"}
     )
-    warehouse = WarehouseResource(path=str(settings.duckdb_path), memory_limit=settings.duckdb_memory_limit)
+    warehouse = WarehouseResource.for_settings(settings)
     with warehouse.connect() as con:
         (limit,) = con.sql("SELECT current_setting('memory_limit')").fetchall()[0]
     assert limit == "244.1 MiB"  # DuckDB reports 256 MB in MiB

@@ -30,6 +30,9 @@ from weather_assets.window import Window
 # Every asset, check and dbt invocation that writes the DuckDB file declares this pool; the shipped
 # dagster.yaml limits it to 1 because DuckDB allows one writer process.
 WAREHOUSE_POOL = "duckdb_warehouse"
+# Metadata of every warehouse and dbt materialization: the lake snapshot it committed (query the table as it
+# was then with `AT (VERSION => n)`; README, "Time travel").
+LAKE_SNAPSHOT_METADATA = "lake_snapshot_id"
 
 # Group names are the layers a user sees in the UI.
 RAW_GROUP = "raw"

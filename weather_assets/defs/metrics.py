@@ -29,13 +29,16 @@ from packaging import version
 
 from weather_assets.dbt_project import dbt_project
 from weather_assets.defs.common import (
+    LAKE_SNAPSHOT_METADATA,
     METRICS_GROUP,
     WAREHOUSE_POOL,
     daily_partitions,
     partition_window,
     unpartitioned_downstream_condition,
 )
+from weather_assets.defs.resources import WarehouseResource
 from weather_assets.settings import Settings
+from weather_assets.warehouse import ducklake
 from weather_assets.window import Window
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
@@ -78,34 +81,25 @@ class WeatherDbtTranslator(DagsterDbtTranslator):
         )
 
 
-def dbt_build_args(
-    *,
-    duckdb_path: Path | str,
-    window: Window | None = None,
-    full_refresh: bool = False,
-) -> list[str]:
+def dbt_build_args(*, window: Window | None = None, full_refresh: bool = False) -> list[str]:
     """`dbt build` arguments for one invocation.
 
-    The warehouse path always travels as the `duckdb_path` var (read by profiles.yml), so dbt
-    writes the file the settings name whatever the process's working directory. A partition
-    window becomes `min_date`/`max_date` (UTC ISO dates, max exclusive); a full refresh rebuilds
-    every day, so it drops the window instead of rebuilding the table with one window's rows.
+    The lake is not an argument: `weather-assets-dbt` exports where it is from the same settings
+    (weather_assets/dbt_child.py), so a PostgreSQL password never reaches dbt's command line or the
+    run's log. A partition window becomes `min_date`/`max_date` (UTC ISO dates, max exclusive); a full
+    refresh rebuilds every day, so it drops the window instead of rebuilding the table with one window's rows.
     """
-    dbt_vars: dict[str, str] = {"duckdb_path": str(Path(duckdb_path).absolute())}
+    args = ["build"]
     if window is not None and not full_refresh:
-        dbt_vars.update(window.dbt_vars())
-    args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True)]
+        args += ["--vars", json.dumps(window.dbt_vars(), sort_keys=True)]
     if full_refresh:
         args.append("--full-refresh")
     return args
 
 
-def _row_counts(manifest: Mapping[str, Any], unique_ids: set[str], duckdb_path: Path) -> dict[str, int]:
-    """Rows in each built table/incremental model (views are skipped, as dagster-dbt does).
-
-    Relations are `schema.alias` in the file's own catalog: the manifest's `relation_name` names
-    the catalog after the file the project was *parsed* against, not the one dbt just wrote.
-    """
+def _row_counts(con: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any], unique_ids: set[str]) -> dict[str, int]:
+    """Rows in each built table/incremental model (views are skipped, as dagster-dbt does), as `schema.alias`
+    in the session's default database, the lake."""
     relations = {
         uid: f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
         for uid in unique_ids
@@ -115,23 +109,19 @@ def _row_counts(manifest: Mapping[str, Any], unique_ids: set[str], duckdb_path: 
     if not relations:
         return {}
     counts: dict[str, int] = {}
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        for uid, relation in relations.items():
-            (counts[uid],) = con.execute(f"select count(*) from {relation}").fetchall()[0]
+    for uid, relation in relations.items():
+        (counts[uid],) = con.execute(f"select count(*) from {relation}").fetchall()[0]
     return counts
 
 
-def stream_with_row_counts(invocation: DbtCliInvocation, duckdb_path: Path) -> Iterator[Any]:
-    """dagster-dbt's events with `dagster/row_count` on table models, counted after dbt exits, and
-    the weather chart on `marts/daily_site_weather` when dbt built it.
+def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseResource) -> Iterator[Any]:
+    """dagster-dbt's events with `dagster/row_count` on table models and the lake snapshot dbt's build left
+    current (`lake_snapshot_id`, for time travel: `AT (VERSION => n)`), read after dbt exits, and the weather
+    chart on `marts/daily_site_weather` when dbt built it.
 
-    Not `.fetch_row_counts()`: on DuckDB it opens the warehouse READ_ONLY from the step process
-    while dbt still runs (racing dbt's own connects between nodes) and leaves that instance open,
-    so any later read-write connect to the file in the same process fails ("Can't open a
-    connection to same database file with a different configuration"). Here events are held
-    until dbt has finished (its log still streams live), counted in one short read-only
-    connection, then yielded in dbt's order; if dbt failed, what it built is still reported
-    before the step fails.
+    Not `.fetch_row_counts()`, which opens an in-process dbt adapter while dbt still runs. Here events are
+    held until dbt has finished (its log still streams live), read in one short read-only session, then
+    yielded in dbt's order; if dbt failed, what it built is still reported before the step fails.
     """
     events: list[Any] = []
     failure: Exception | None = None
@@ -146,16 +136,18 @@ def stream_with_row_counts(invocation: DbtCliInvocation, duckdb_path: Path) -> I
         for event in events
         if isinstance(event, dg.Output | dg.AssetMaterialization) and "unique_id" in event.metadata
     }
-    extra: dict[str, dict[str, dg.MetadataValue]] = {}
+    extra: dict[str, dict[str, dg.MetadataValue]] = {uid: {} for uid in built}
     try:
-        for unique_id, count in _row_counts(invocation.manifest, built, duckdb_path).items():
-            extra[unique_id] = {"dagster/row_count": dg.MetadataValue.int(count)}
-    except duckdb.Error as exc:  # metadata is a nicety: never fail a good dbt run over it
-        dg.get_dagster_logger().warning(f"Could not count rows of dbt models in {duckdb_path}: {exc}")
-    if DAILY_WEATHER_UID in built:
-        chart = daily_weather_chart_metadata(duckdb_path)
-        if chart:
-            extra.setdefault(DAILY_WEATHER_UID, {}).update(chart)
+        with warehouse.connect(read_only=True) as con:
+            snapshot = dg.MetadataValue.int(ducklake.current_snapshot(con))
+            for unique_id in built:
+                extra[unique_id][LAKE_SNAPSHOT_METADATA] = snapshot
+            for unique_id, count in _row_counts(con, invocation.manifest, built).items():
+                extra[unique_id]["dagster/row_count"] = dg.MetadataValue.int(count)
+            if DAILY_WEATHER_UID in built:
+                extra[DAILY_WEATHER_UID].update(daily_weather_chart_metadata(con))
+    except (duckdb.Error, ducklake.LakeError) as exc:  # metadata is a nicety: never fail a good dbt run over it
+        dg.get_dagster_logger().warning(f"Could not read the dbt models' row counts from the lake: {exc}")
 
     for event in events:
         unique_id = (
@@ -173,23 +165,22 @@ def stream_with_row_counts(invocation: DbtCliInvocation, duckdb_path: Path) -> I
 # --- the weather chart on marts/daily_site_weather ---------------------------------------------
 
 
-def chart_rows(duckdb_path: Path, days: int = CHART_DAYS) -> list[tuple]:
+def chart_rows(con: duckdb.DuckDBPyConnection, days: int = CHART_DAYS) -> list[tuple]:
     """(site_id, source, local_date, temperature_min_c, temperature_max_c, precipitation_total_mm)
     of each site's latest `days` local days in `marts.daily_site_weather`, sorted."""
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        return con.execute(
-            f"""
-            with latest as (
-                select site_id, max(local_date) as last_date from marts.daily_site_weather group by site_id
-            )
-            select d.site_id, d.source, d.local_date, d.temperature_min_c, d.temperature_max_c,
-                   d.precipitation_total_mm
-            from marts.daily_site_weather as d
-            inner join latest on d.site_id = latest.site_id
-            where d.local_date > latest.last_date - {int(days)}
-            order by d.site_id, d.source, d.local_date
-            """
-        ).fetchall()
+    return con.execute(
+        f"""
+        with latest as (
+            select site_id, max(local_date) as last_date from marts.daily_site_weather group by site_id
+        )
+        select d.site_id, d.source, d.local_date, d.temperature_min_c, d.temperature_max_c,
+               d.precipitation_total_mm
+        from marts.daily_site_weather as d
+        inner join latest on d.site_id = latest.site_id
+        where d.local_date > latest.last_date - {int(days)}
+        order by d.site_id, d.source, d.local_date
+        """
+    ).fetchall()
 
 
 def _png(fig: Any, dpi: int) -> bytes:
@@ -294,13 +285,13 @@ def weather_chart_markdown(rows: list[tuple], *, days: int = CHART_DAYS) -> str 
     )
 
 
-def daily_weather_chart_metadata(duckdb_path: Path) -> dict[str, dg.MetadataValue]:
+def daily_weather_chart_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
     """`{CHART_METADATA_KEY: md}` for the daily mart's materialization, or {} (logged) when the
     chart cannot be drawn: a chart must never fail a good dbt run."""
     try:
-        markdown = weather_chart_markdown(chart_rows(duckdb_path))
-    except Exception as exc:  # matplotlib missing, file locked, ...
-        dg.get_dagster_logger().warning(f"Could not draw the daily weather chart from {duckdb_path}: {exc!r}")
+        markdown = weather_chart_markdown(chart_rows(con))
+    except Exception as exc:  # matplotlib missing, the mart not built, ...
+        dg.get_dagster_logger().warning(f"Could not draw the daily weather chart: {exc!r}")
         return {}
     return {CHART_METADATA_KEY: dg.MetadataValue.md(markdown)} if markdown else {}
 
@@ -325,7 +316,6 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
     """The two `@dbt_assets` (incremental + the rest), built once per settings."""
     manifest = _manifest_path(dbt_project)
     translator = WeatherDbtTranslator()
-    duckdb_path = settings.duckdb_path
 
     @dbt_assets(
         name="dbt_incremental_models",
@@ -338,17 +328,13 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
         pool=WAREHOUSE_POOL,
     )
     def dbt_incremental_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtConfig
     ) -> Iterator[Any]:
         """Recompute every local day that overlaps the UTC partition window (a backfill range
         runs as one dbt invocation)."""
-        args = dbt_build_args(
-            duckdb_path=duckdb_path,
-            window=partition_window(context),
-            full_refresh=config.full_refresh,
-        )
+        args = dbt_build_args(window=partition_window(context), full_refresh=config.full_refresh)
         yield from stream_with_row_counts(
-            dbt.cli(args, context=context, target_path=_target_path(settings, context, "incremental")), duckdb_path
+            dbt.cli(args, context=context, target_path=_target_path(settings, context, "incremental")), warehouse
         )
 
     @dbt_assets(
@@ -359,11 +345,13 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
         dagster_dbt_translator=translator,
         pool=WAREHOUSE_POOL,
     )
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig) -> Iterator[Any]:
+    def dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtConfig
+    ) -> Iterator[Any]:
         """Staging views and full-rebuild models."""
-        args = dbt_build_args(duckdb_path=duckdb_path, full_refresh=config.full_refresh)
+        args = dbt_build_args(full_refresh=config.full_refresh)
         yield from stream_with_row_counts(
-            dbt.cli(args, context=context, target_path=_target_path(settings, context, "models")), duckdb_path
+            dbt.cli(args, context=context, target_path=_target_path(settings, context, "models")), warehouse
         )
 
     return dbt_incremental_models, dbt_models

@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,24 +31,73 @@ from weather_assets.providers.http import (
 )
 from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import Fetcher, ProviderSpec
-from weather_assets.settings import ALERT_WEBHOOK_URL_VAR, KEYED_PROVIDERS, Settings
-from weather_assets.warehouse import writer
+from weather_assets.settings import (
+    ALERT_WEBHOOK_URL_VAR,
+    KEYED_PROVIDERS,
+    LAKE_CATALOG_VAR,
+    S3_ACCESS_KEY_ID_VAR,
+    S3_SECRET_ACCESS_KEY_VAR,
+    Settings,
+    catalog_value,
+)
+from weather_assets.warehouse import ducklake, writer
 
 USER_AGENT = "weather_assets/0.1 (asset-based weather data platform)"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file. One writer process at a time: writers share the pool duckdb_warehouse."""
+    """The warehouse lake (warehouse/ducklake.py). Anyone may read at any time; writers share the pool
+    duckdb_warehouse. A PostgreSQL catalog and the S3 credentials are wired as EnvVars (see `for_settings`)."""
 
-    path: str = Field(description="DuckDB file (WEATHER_ASSETS_DUCKDB_PATH)")
+    catalog: str = Field(description="SQLite catalog file, or a PostgreSQL connection (WEATHER_ASSETS_LAKE_CATALOG)")
+    data_path: str = Field(description="Data files: a directory or s3://bucket/prefix/ (WEATHER_ASSETS_LAKE_DATA_PATH)")
     memory_limit: str = Field(
-        default=writer.MEMORY_LIMIT,
+        default=ducklake.DEFAULT_MEMORY_LIMIT,
         description="DuckDB buffer pool per connection (WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT)",
     )
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_url_style: str = "vhost"
+    s3_use_ssl: bool = True
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> WarehouseResource:
+        lake = settings.lake
+        s3 = lake.s3 or ducklake.S3Storage()
+        secret = settings.s3_credentials_set
+        return cls(
+            # A set catalog is read at run time through its variable: a PostgreSQL one may carry a password.
+            catalog=dg.EnvVar(LAKE_CATALOG_VAR) if settings.catalog_set and lake.on_postgres else lake.catalog,
+            data_path=lake.data_path,
+            memory_limit=lake.memory_limit,
+            s3_endpoint=s3.endpoint,
+            s3_region=s3.region,
+            s3_url_style=s3.url_style,
+            s3_use_ssl=s3.use_ssl,
+            s3_access_key_id=dg.EnvVar(S3_ACCESS_KEY_ID_VAR) if secret and lake.s3 else None,
+            s3_secret_access_key=dg.EnvVar(S3_SECRET_ACCESS_KEY_VAR) if secret and lake.s3 else None,
+        )
+
+    def lake(self) -> ducklake.LakeConfig:
+        s3 = None
+        if "://" in self.data_path:
+            s3 = ducklake.S3Storage(
+                endpoint=self.s3_endpoint,
+                region=self.s3_region,
+                url_style=self.s3_url_style,
+                use_ssl=self.s3_use_ssl,
+                access_key_id=self.s3_access_key_id,
+                secret_access_key=self.s3_secret_access_key,
+            )
+        return ducklake.LakeConfig(
+            catalog=catalog_value(self.catalog), data_path=self.data_path, s3=s3, memory_limit=self.memory_limit
+        )
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = writer.connect(Path(self.path), read_only=read_only, memory_limit=self.memory_limit)
+        con = ducklake.connect(self.lake(), read_only=read_only)
         try:
             if not read_only:
                 writer.ensure_tables(con)
@@ -195,7 +243,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     http = http_resource(settings)
     return dg.Definitions(
         resources={
-            "warehouse": WarehouseResource(path=str(settings.duckdb_path), memory_limit=settings.duckdb_memory_limit),
+            "warehouse": WarehouseResource.for_settings(settings),
             "http": http,
             "alerts": alert_webhook(settings),
         }

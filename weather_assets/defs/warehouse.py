@@ -1,4 +1,5 @@
-"""Warehouse tables: DuckDB tables written from the validated lake, one transaction per run window.
+"""Warehouse tables: tables of the warehouse lake written from the validated partitions, one transaction
+(one lake snapshot, recorded as `lake_snapshot_id`) per run window.
 
   warehouse/sites                  the site dimension from the catalog
   warehouse/observations           hourly rows of every source (+ checks unique_key, hours_complete)
@@ -6,11 +7,12 @@
   warehouse/daily_observations     daily-grain rows and their rejects (+ check unique_key)
   warehouse/forecasts, warehouse/current_conditions   every snapshot
 
-Every asset here opens the DuckDB file, so all declare the pool `duckdb_warehouse`, which the shipped
-dagster.yaml limits to 1. Each carries an `AutomationCondition` (defs/common.py): when an upstream
-partition is materialized outside a job that also wrote the warehouse, the automation sensor brings
-these tables up to date. A run narrowed to some sites (`SiteScope`) replaces only those sites' rows.
-The checks that read the whole table are in defs/warehouse_checks.py.
+Every asset here writes the lake, so all declare the pool `duckdb_warehouse`, which the shipped
+dagster.yaml limits to 1 (readers are never limited). Each carries an `AutomationCondition`
+(defs/common.py): when an upstream partition is materialized outside a job that also wrote the
+warehouse, the automation sensor brings these tables up to date. A run narrowed to some sites
+(`SiteScope`) replaces only those sites' rows. The checks that read the whole table are in
+defs/warehouse_checks.py.
 """
 
 import datetime as dt
@@ -24,6 +26,7 @@ from weather_assets.defs.common import (
     DAILY_OBSERVATIONS_KEY,
     FORECAST,
     HOURLY,
+    LAKE_SNAPSHOT_METADATA,
     OBSERVATIONS_KEY,
     PROVIDER_TAG,
     REJECTED_OBSERVATIONS_KEY,
@@ -47,7 +50,7 @@ from weather_assets.defs.metadata import markdown_table
 from weather_assets.defs.resources import WarehouseResource
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import load_catalog
-from weather_assets.warehouse import lake, writer
+from weather_assets.warehouse import ducklake, lake, writer
 from weather_assets.window import Window
 
 COMPLETE_HOURS = 24
@@ -167,9 +170,11 @@ def sites_table(settings: Settings) -> dg.AssetsDefinition:
         catalog = load_catalog(settings.sites_file)
         with warehouse.connect() as con:
             writer.sync_sites(con, catalog, dt.datetime.now(dt.UTC))
+            snapshot = ducklake.current_snapshot(con)
             table = con.sql(writer.sql("select_sites")).pl()
         return dg.MaterializeResult(
             metadata={
+                LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
                 "dagster/row_count": dg.MetadataValue.int(table.height),
                 "active_sites": dg.MetadataValue.int(int(table["active"].sum())),
                 "catalog": dg.MetadataValue.path(str(settings.sites_file)),
@@ -218,6 +223,7 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
         files = lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, sources, window.days)
         with warehouse.connect() as con:
             deleted, inserted = writer.replace_observations_window(con, window, files, sources, sites=scope)
+            snapshot = ducklake.current_snapshot(con)
             duplicates, incomplete, report = _observations_report(con, window, every_hour)
             # Quarantined hours of every source the check judges (not only this run's: a provider's own
             # run judges the other providers' rows in the window too).
@@ -238,7 +244,8 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
                     f"{window.start:%Y-%m-%dT%H:%MZ} .. {window.end:%Y-%m-%dT%H:%MZ} (exclusive)"
                 ),
                 "lake_files": dg.MetadataValue.int(len(files)),
-                "warehouse": dg.MetadataValue.path(str(settings.duckdb_path)),
+                "warehouse": dg.MetadataValue.text(settings.lake.describe()),
+                LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
                 "site_scope": dg.MetadataValue.text(config.describe()),
                 "sources_loaded": dg.MetadataValue.text(", ".join(sources)),
                 **_skipped_metadata(gaps),
@@ -301,11 +308,13 @@ def rejected_observations_table(settings: Settings) -> dg.AssetsDefinition:
         files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, window.days)
         with warehouse.connect() as con:
             inserted = writer.replace_rejected_window(con, window, files, sources, sites=scope)
+            snapshot = ducklake.current_snapshot(con)
             by_check = con.execute(writer.sql("summarize_rejected_observations"), window.sql_params()).pl()
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(inserted),
                 "by_check": dg.MetadataValue.md(markdown_table(by_check)),
+                LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
                 "sources_loaded": dg.MetadataValue.text(", ".join(sources)),
                 **_skipped_metadata(gaps),
             }
@@ -353,6 +362,7 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
             deleted, inserted, rejected = writer.replace_daily_window(
                 con, window, files, rejected_files, sources, sites=scope
             )
+            snapshot = ducklake.current_snapshot(con)
             duplicates = con.execute(writer.sql("check_daily_observations_duplicates"), window.sql_params()).pl()
             per_source = con.execute(writer.sql("summarize_daily_observations_by_source"), window.sql_params()).pl()
         yield unique_key_result(duplicates)
@@ -361,6 +371,7 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
                 "dagster/row_count": dg.MetadataValue.int(inserted),
                 "rows_replaced": dg.MetadataValue.int(deleted),
                 "rejected": dg.MetadataValue.int(rejected),
+                LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
                 "days": dg.MetadataValue.text(f"{window.first} .. {window.last}"),
                 "by_source": dg.MetadataValue.md(markdown_table(per_source)),
                 "sources_loaded": dg.MetadataValue.text(", ".join(sources)),
@@ -406,6 +417,7 @@ def snapshot_table(settings: Settings, kind: SnapshotKind) -> dg.AssetsDefinitio
                 else:
                     loaded[spec.source] = writer.upsert_current_conditions(con, snapshot)
             total = con.sql(writer.sql("count_snapshot_rows")).pl()[kind.table][0]
+            committed = ducklake.current_snapshot(con)
         if missing and (own is not None or not loaded):
             raise dg.Failure(
                 f"{kind.table}: no validated snapshot for {', '.join(missing)}; materialize "
@@ -416,6 +428,7 @@ def snapshot_table(settings: Settings, kind: SnapshotKind) -> dg.AssetsDefinitio
                 "dagster/row_count": dg.MetadataValue.int(total),
                 "rows_loaded": dg.MetadataValue.json(loaded),
                 "sources_without_snapshot": dg.MetadataValue.text(", ".join(missing) or "none"),
+                LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(committed),
             }
         )
 

@@ -1,7 +1,8 @@
-"""Warehouse writes: each replaces a slice of a table in one DuckDB transaction.
+"""Warehouse writes: each replaces a slice of a table in one transaction, i.e. one lake snapshot.
 
-`BEGIN; DELETE the slice; INSERT; COMMIT` on one connection (docs/design.md §1): re-running a partition
-gives the same rows, and a failure anywhere before COMMIT rolls back to the previous rows. SQL lives
+`BEGIN; DELETE the slice; INSERT; COMMIT` on one session with the lake attached (warehouse/ducklake.py,
+docs/design.md §1): re-running a partition gives the same rows, and a failure anywhere before COMMIT leaves the
+previous snapshot current (readers never see a half-written slice). SQL lives
 in `sql/*.sql`, parameterised; no identifier is ever built from input.
 
 A slice is a time window, optionally narrowed to some sites (`sites`): a run that pulled only some
@@ -15,9 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
-import re
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -35,46 +34,18 @@ def sql(name: str) -> str:
     return resources.files("weather_assets.warehouse").joinpath("sql", f"{name}.sql").read_text()
 
 
-# DuckDB allows one process to hold the file for writing. Dagster serializes our writers (pool
-# duckdb_warehouse, docs/design.md §5); a process outside it (the CLI, a shell) can still hold the file for a
-# moment, so a connect waits for it up to this long, as dbt-duckdb's `retries` do for dbt.
-LOCK_WAIT_S = 120.0
-_LOCKED = "Could not set lock"
-# DuckDB's buffer pool defaults to 80 % of the machine's memory and keeps what it read: a year-long load
-# in the run's process then holds gigabytes it does not need. Above the limit it spills to disk instead.
-# The resource passes WEATHER_ASSETS_DUCKDB_MEMORY_LIMIT (settings.py); this is the default.
-MEMORY_LIMIT = "1GB"
+class DuplicateKeys(ValueError):
+    """A snapshot holds two rows for one key: written, the table would too (lake tables have no key constraint)."""
 
 
-def connect(
-    path: Path,
-    *,
-    read_only: bool = False,
-    wait_s: float = LOCK_WAIT_S,
-    sleep: Callable[[float], None] = time.sleep,
-    memory_limit: str = MEMORY_LIMIT,
-) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, waiting (with backoff, up to `wait_s`) while another process holds its lock."""
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    waited, delay = 0.0, 0.1
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
-        except duckdb.IOException as exc:
-            if _LOCKED not in str(exc) or waited >= wait_s:
-                raise
-            holder = re.search(r"\(PID (\d+)\)", str(exc))
-            log.warning(
-                "warehouse %s is held by another process (pid %s); waiting %.1f s (%.0f s so far)",
-                path.name,
-                holder.group(1) if holder else "?",
-                delay,
-                waited,
-            )
-            sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 5.0)
+def _refuse_duplicates(frame: pl.DataFrame, table: str, key: Sequence[str]) -> None:
+    duplicated = frame.filter(frame.select(key).is_duplicated()).select(key).unique()
+    if duplicated.height:
+        examples = ", ".join(str(row) for row in duplicated.head(3).rows())
+        raise DuplicateKeys(
+            f"{table}: the snapshot has {duplicated.height} key(s) ({', '.join(key)}) more than once, e.g. {examples}; "
+            "nothing was written"
+        )
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -175,6 +146,7 @@ def replace_daily_window(
 
 def upsert_current_conditions(con: duckdb.DuckDBPyConnection, snapshot: pl.DataFrame) -> int:
     """Add a current-conditions snapshot, replacing rows with the same (site_id, source, observed_at)."""
+    _refuse_duplicates(snapshot, "current_conditions", ("site_id", "source", "observed_at"))
     con.register("snapshot", snapshot)
     try:
         with transaction(con):
@@ -220,6 +192,7 @@ def replace_forecast_snapshot(
     con: duckdb.DuckDBPyConnection, source: str, issued_at: dt.datetime, snapshot: pl.DataFrame
 ) -> int:
     """Replace one source's forecast issued at `issued_at` with `snapshot`."""
+    _refuse_duplicates(snapshot, "forecasts", ("site_id", "valid_at"))
     con.register("snapshot", snapshot)
     try:
         with transaction(con):

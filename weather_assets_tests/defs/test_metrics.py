@@ -10,13 +10,12 @@ import importlib.metadata
 import json
 import re
 import struct
-from importlib import resources
 
 import dagster as dg
 import duckdb
 import pytest
 
-from weather_assets.defs import metrics
+from weather_assets.defs import metrics, resources
 from weather_assets.defs.common import (
     METRICS_GROUP,
     WAREHOUSE_POOL,
@@ -25,6 +24,7 @@ from weather_assets.defs.common import (
 )
 from weather_assets.settings import Settings
 from weather_assets.window import Window
+from weather_assets_tests.support.lake import open_lake
 
 MART = dg.AssetKey(["marts", "daily_site_weather"])
 ROLLING = dg.AssetKey(["marts", "rolling_site_weather"])
@@ -52,7 +52,9 @@ CONSENSUS_RANGE_CHECKS = {
 
 @pytest.fixture
 def defs(settings, dbt_manifest) -> dg.Definitions:
-    return metrics.build_defs(settings)
+    """The metrics layer with the warehouse resource its assets read the lake through."""
+    warehouse = dg.Definitions(resources={"warehouse": resources.WarehouseResource.for_settings(settings)})
+    return dg.Definitions.merge(metrics.build_defs(settings), warehouse)
 
 
 @pytest.fixture
@@ -159,11 +161,10 @@ def test_dbt_build_args_for_a_partition_window(tmp_path, settings):
     bounds = daily_partitions(settings).time_window_for_partition_key("2024-01-15")
     window = Window.from_bounds(bounds.start, bounds.end)
 
-    args = metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", window=window)
+    args = metrics.dbt_build_args(window=window)
 
     assert args[:2] == ["build", "--vars"] and len(args) == 3
     assert json.loads(args[2]) == {
-        "duckdb_path": str(tmp_path / "w.duckdb"),
         "min_date": "2024-01-15",
         "max_date": "2024-01-16",  # exclusive
     }
@@ -172,27 +173,21 @@ def test_dbt_build_args_for_a_partition_window(tmp_path, settings):
 def test_dbt_build_args_for_a_range_a_full_refresh_and_no_window(tmp_path, monkeypatch):
     backfill = Window(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
 
-    ranged = json.loads(metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", window=backfill)[2])
+    ranged = json.loads(metrics.dbt_build_args(window=backfill)[2])
     assert (ranged["min_date"], ranged["max_date"]) == ("2024-01-01", "2024-02-01")
 
     # A full refresh rebuilds every day, so the window would truncate the table: drop it.
-    refresh = metrics.dbt_build_args(duckdb_path=tmp_path / "w.duckdb", window=backfill, full_refresh=True)
-    assert refresh[-1] == "--full-refresh"
-    assert json.loads(refresh[2]) == {"duckdb_path": str(tmp_path / "w.duckdb")}
-
-    # The path handed to dbt is absolute, never relative to whatever cwd dbt runs in.
-    monkeypatch.chdir(tmp_path)
-    assert json.loads(metrics.dbt_build_args(duckdb_path="w.duckdb")[2]) == {"duckdb_path": str(tmp_path / "w.duckdb")}
+    assert metrics.dbt_build_args(window=backfill, full_refresh=True) == ["build", "--full-refresh"]
+    # The lake is never an argument (a PostgreSQL password would show in the run's log): the wrapper exports it.
+    assert metrics.dbt_build_args() == ["build"]
 
 
 # --- real runs ---------------------------------------------------------------------------------
 
 
-def make_warehouse(path) -> None:
+def make_warehouse(settings: Settings) -> None:
     """Two sites, hourly observations over UTC 2024-01-13 .. 2024-01-19."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as con:
-        con.execute(resources.files("weather_assets.warehouse").joinpath("sql", "create_tables.sql").read_text())
+    with open_lake(settings) as con:
         con.execute(
             "insert into sites values"
             " ('kolkata', 'Kolkata', 22.6, 88.4, 'Asia/Kolkata', null, null, true, now()),"
@@ -250,11 +245,13 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
                                   "WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DBT_TARGET_PATH", str(settings.data_dir / "dbt_target"))
+        # dbt finds the lake as in a run: `weather-assets-dbt` resolves it from the environment's settings.
+        mp.setenv("WEATHER_ASSETS_DATA_DIR", str(settings.data_dir))
         # The project's resource never spawns `dbt --version` (WarehouseDbtCliResource).
         mp.setattr("dagster_dbt.core.resource.check_output", _no_subprocess_output)
-        defs = metrics.build_defs(settings)
+        defs = dg.Definitions.merge(metrics.build_defs(settings), resources.build_defs(settings))
         incremental, rest = metrics.build_dbt_assets(settings)
-        make_warehouse(settings.duckdb_path)
+        make_warehouse(settings)
         views = dg.materialize([rest], resources=defs.resources)
         # UTC [2024-01-15, 2024-01-17) as one dbt invocation.
         tags = dict(zip(RANGE_TAGS, ("2024-01-15", "2024-01-16"), strict=True))
@@ -279,7 +276,7 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfil
     result = backfill.result
 
     assert result.success
-    with duckdb.connect(str(backfill.settings.duckdb_path), read_only=True) as con:
+    with open_lake(backfill.settings, read_only=True) as con:
         days = con.execute("select site_id, local_date from marts.daily_site_weather order by all").fetchall()
         hours = con.execute("select min(observed_at), max(observed_at) from marts.provider_consensus").fetchall()
     assert days == [
@@ -326,7 +323,7 @@ def test_every_model_column_is_documented_and_every_documented_column_exists(bac
     manifest = json.loads(dbt_manifest.read_text())
     models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
     assert len(models) == len(INCREMENTAL | UNPARTITIONED)
-    with duckdb.connect(str(backfill.settings.duckdb_path), read_only=True) as con:
+    with open_lake(backfill.settings, read_only=True) as con:
         for node in models:
             built = [
                 name
@@ -346,7 +343,8 @@ def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(backfill, monke
     """On a subset (just the daily mart; its views exist from the backfill). Runs after the
     backfill's tests: it corrupts the shared warehouse."""
     monkeypatch.setenv("DBT_TARGET_PATH", str(backfill.settings.data_dir / "dbt_target"))
-    with duckdb.connect(str(backfill.settings.duckdb_path)) as con:
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(backfill.settings.data_dir))
+    with open_lake(backfill.settings) as con:
         con.execute("update observations set relative_humidity_pct = 120 where site_id = 'kolkata'")
 
     result = dg.materialize(
@@ -396,12 +394,12 @@ def test_a_site_without_precipitation_or_temperatures_still_charts():
 
 def test_no_rows_no_chart_and_a_broken_warehouse_never_fails_the_run(tmp_path):
     assert metrics.weather_chart_markdown([]) is None
-    assert metrics.daily_weather_chart_metadata(tmp_path / "missing.duckdb") == {}
+    with duckdb.connect() as con:  # no marts.daily_site_weather here
+        assert metrics.daily_weather_chart_metadata(con) == {}
 
 
 def test_chart_rows_are_each_sites_latest_weeks(tmp_path):
-    path = tmp_path / "w.duckdb"
-    with duckdb.connect(str(path)) as con:
+    with duckdb.connect() as con:
         con.execute("create schema marts")
         con.execute(
             "create table marts.daily_site_weather as select site_id, 'open-meteo' as source, d::date as local_date,"
@@ -409,7 +407,7 @@ def test_chart_rows_are_each_sites_latest_weeks(tmp_path):
             " from (values ('a', date '2024-03-31'), ('b', date '2024-02-29')) as s(site_id, last_day),"
             " generate_series(date '2024-01-01', last_day, interval 1 day) as g(d)"
         )
-    rows = metrics.chart_rows(path, days=28)
+        rows = metrics.chart_rows(con, days=28)
 
     by_site = {site: [r[2] for r in rows if r[0] == site] for site in ("a", "b")}
     assert (min(by_site["a"]), max(by_site["a"]), len(by_site["a"])) == (dt.date(2024, 3, 4), dt.date(2024, 3, 31), 28)

@@ -11,7 +11,9 @@ Measure the lock-safety of a big concurrent backfill (the issue-5 acceptance run
 
 It launches a backfill through `launchPartitionBackfill` while the history schedule "fires" (its tick
 is evaluated by the server with `scheduleDryRun` and launched, as the daemon would), waits for every
-run, then reports runs, durations, "Could not set lock" occurrences and duplicate warehouse keys.
+run, then reports runs, durations, "Could not set lock" occurrences, duplicate warehouse keys, and what a
+reader process polling `marts.daily_site_weather` and `observations` every 100 ms saw meanwhile (reads,
+failed reads, latency p50/p95).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
+
+from weather_assets.warehouse import ducklake
+from weather_assets.warehouse.ducklake import LakeConfig
+from weather_assets_tests.support.lake import lake_at
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -44,6 +49,11 @@ LOCATION = "weather_assets"
 REPOSITORY = "__repository__"
 HISTORY_JOB = "open_meteo_history_job"
 LOCK_ERROR = "Could not set lock"
+# What the measuring reader polls while runs write (README: readers never wait).
+READER_QUERIES = (
+    "SELECT count(*), max(local_date) FROM marts.daily_site_weather",
+    "SELECT count(*), max(observed_at) FROM observations",
+)
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 # Every asset of the history path that writes the DuckDB warehouse from Python (the history job adds
 # the dbt models; `--mode job` runs those too).
@@ -88,8 +98,8 @@ class DagsterDev:
         return self.root / "data"
 
     @property
-    def duckdb_path(self) -> Path:
-        return self.data_dir / "warehouse.duckdb"
+    def lake(self) -> LakeConfig:
+        return lake_at(self.data_dir)
 
     @classmethod
     @contextlib.contextmanager
@@ -303,13 +313,65 @@ class DagsterDev:
                 hits.append(str(path.relative_to(self.home)))
         return hits
 
-    def lock_waits(self) -> int:
-        """How often a warehouse connect waited for another process's lock (writer.connect's warning)."""
-        return self.log().count("is held by another process")
 
 
-def warehouse_counts(duckdb_path: Path) -> dict[str, int]:
-    con = duckdb.connect(str(duckdb_path), read_only=True)
+# A reader as a notebook or BI tool is one: its own process, a fresh read-only session per query.
+READER = """
+import json, select, sys, time
+from weather_assets.settings import Settings
+from weather_assets.warehouse import ducklake
+lake, queries = Settings.from_env().lake, sys.argv[1:]
+reads, failures, latencies, not_yet = 0, [], [], 0
+print("ready", flush=True)
+while not select.select([sys.stdin], [], [], 0.1)[0]:  # every 100 ms until told to stop
+    for query in queries:
+        started = time.perf_counter()
+        try:
+            with ducklake.connect(lake, read_only=True) as con:
+                con.execute(query).fetchall()
+        except ducklake.LakeError:
+            not_yet += 1  # no lake yet (before the first write): nothing to read, not a failed read
+            continue
+        except Exception as exc:
+            if "Table with name" in str(exc) and "does not exist" in str(exc):
+                not_yet += 1  # a mart before its first dbt build
+            else:
+                failures.append(type(exc).__name__ + ": " + str(exc)[:300])
+            continue
+        latencies.append(time.perf_counter() - started)
+        reads += 1
+latencies.sort()
+def ms(q):
+    return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) if latencies else None
+print(json.dumps({"reads": reads, "failed": len(failures), "failures": failures[:5], "not_yet_there": not_yet,
+                  "latency_ms": {"p50": ms(0.5), "p95": ms(0.95)}}), flush=True)
+"""
+
+
+@contextlib.contextmanager
+def polling_reader(data_dir: Path, *queries: str) -> Iterator[dict]:
+    """A reader process running `queries` on the lake every 100 ms until the block ends; the dict it yields is
+    filled with its report then (reads, failed, failures, latency p50/p95 in ms)."""
+    env = {**os.environ, "WEATHER_ASSETS_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", READER, *queries], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError("the reader process did not start")
+    report: dict = {}
+    try:
+        yield report
+    finally:
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        out = proc.stdout.read()
+        proc.wait(60)
+        report.update(json.loads(out.strip().splitlines()[-1]))
+
+
+def warehouse_counts(lake: LakeConfig) -> dict[str, int]:
+    con = ducklake.connect(lake, read_only=True)
     try:
         rows, keys, days = con.sql(
             "SELECT count(*), count(DISTINCT (site_id, source, observed_at)), count(DISTINCT observed_at::DATE) "
@@ -344,7 +406,7 @@ def measure(partitions: int, mode: str, first: dt.date, schedule_at: dt.datetime
     kind = "asset" if mode == "asset" else "job"
     all_days = days(first, partitions)
     size = -(-partitions // split)
-    with DagsterDev.running(root) as dev:
+    with DagsterDev.running(root) as dev, polling_reader(dev.data_dir, *READER_QUERIES) as reads:
         ready_s = time.monotonic() - started
         backfill_ids = [
             dev.launch_backfill(all_days[i: i + size], mode=kind, assets=assets, now=now)
@@ -370,8 +432,8 @@ def measure(partitions: int, mode: str, first: dt.date, schedule_at: dt.datetime
         "run_s": {"min": round(min(durations), 1), "median": round(sorted(durations)[len(durations) // 2], 1),
                   "max": round(max(durations), 1)} if durations else {},
         "lock_errors": lock_errors,
-        "lock_waits": dev.lock_waits(),
-        "warehouse": warehouse_counts(root / "data" / "warehouse.duckdb"),
+        "reader": reads,
+        "warehouse": warehouse_counts(dev.lake),
     }
 
 
@@ -395,8 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = measure(args.partitions, args.mode, args.first, args.schedule_at, args.root, args.split, args.now)
     print(json.dumps(report, indent=2))
-    ok = not report["lock_errors"] and report["warehouse"]["duplicate_rows"] == 0 and set(
-        report["runs_by_status"]) == {"SUCCESS"}
+    ok = (
+        not report["lock_errors"]
+        and not report["reader"]["failed"]
+        and report["warehouse"]["duplicate_rows"] == 0
+        and set(report["runs_by_status"]) == {"SUCCESS"}
+    )
     return 0 if ok else 1
 
 

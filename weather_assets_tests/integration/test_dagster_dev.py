@@ -2,8 +2,9 @@
 
 A 10-day backfill of the history path is launched with `launchPartitionBackfill` while the history
 schedule fires (its tick evaluated by the server and launched, as the daemon does): both write the
-DuckDB warehouse, for overlapping days. They must both succeed with no "Could not set lock" anywhere
-(run logs, compute logs, the server's output) and leave exactly one row per key.
+warehouse lake, for overlapping days. They must both succeed with no "Could not set lock" anywhere
+(run logs, compute logs, the server's output) and leave exactly one row per key, while a reader process
+polling the lake every 100 ms never fails.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import datetime as dt
 
 import pytest
 
-from weather_assets_tests.integration.dagster_dev import WAREHOUSE_PATH, DagsterDev, days, warehouse_counts
+from weather_assets_tests.integration.dagster_dev import (
+    WAREHOUSE_PATH,
+    DagsterDev,
+    days,
+    polling_reader,
+    warehouse_counts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +29,10 @@ SCHEDULE_TICK = dt.datetime(2024, 2, 25, 6, tzinfo=dt.UTC)  # loads 2024-02-19 .
 
 
 def test_backfill_and_schedule_share_the_warehouse_without_lock_errors(tmp_path):
-    with DagsterDev.running(tmp_path) as dev:
+    with (
+        DagsterDev.running(tmp_path) as dev,
+        polling_reader(dev.data_dir, "SELECT count(*) FROM observations") as reader,
+    ):
         # The UI's "next ticks": 06:00 UTC every day.
         ticks = dev.future_ticks("open_meteo_history_schedule", 3)
         assert len(ticks) == 3 and all(t % 86400 == 6 * 3600 for t in ticks)
@@ -45,6 +55,9 @@ def test_backfill_and_schedule_share_the_warehouse_without_lock_errors(tmp_path)
     assert dev.proc.returncode is not None  # stopped with its whole process group
 
     assert dev.lock_errors() == []
-    counts = warehouse_counts(dev.duckdb_path)
+    # A reader process polling every 100 ms all the while never failed (readers never wait on the lake).
+    assert reader["failed"] == 0, reader["failures"]
+    assert reader["reads"] >= 10, reader
+    counts = warehouse_counts(dev.lake)
     assert counts["duplicate_rows"] == 0 and counts["duplicate_rejected"] == 0
     assert counts["days"] == 10 and counts["rows"] == SITES * 24 * 10

@@ -1,4 +1,4 @@
-"""Fixtures for dbt model tests: a fresh warehouse file and an in-process `dbt build`.
+"""Fixtures for dbt model tests: a fresh warehouse lake and an in-process `dbt build`.
 
 dbt runs in-process through `dbtRunner` (about 2 s per build on these fixtures) with its target
 and logs in a temporary directory, so the repository's `dbt_project/target/manifest.json`, which
@@ -15,19 +15,20 @@ from pathlib import Path
 
 import pytest
 
+from weather_assets.warehouse.ducklake import LakeConfig
 from weather_assets_tests.metrics.helpers import RunDbt, create_warehouse, dbt_runner
 
 
 @pytest.fixture
-def warehouse_path(tmp_path) -> Path:
-    """An empty warehouse with the real table definitions, per test."""
-    return create_warehouse(tmp_path / "warehouse.duckdb")
+def warehouse_path(tmp_path) -> LakeConfig:
+    """An empty warehouse lake with the real table definitions, per test (open it with `open_lake`)."""
+    return create_warehouse(tmp_path / "lake")
 
 
 @pytest.fixture(scope="module")
-def module_warehouse_path(tmp_path_factory) -> Path:
-    """An empty warehouse with the real table definitions, shared by a test module."""
-    return create_warehouse(tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb")
+def module_warehouse_path(tmp_path_factory) -> LakeConfig:
+    """An empty warehouse lake with the real table definitions, shared by a test module."""
+    return create_warehouse(tmp_path_factory.mktemp("lake"))
 
 
 @pytest.fixture(scope="session")

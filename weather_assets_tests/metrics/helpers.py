@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +14,58 @@ import polars as pl
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from weather_assets.dbt_project import DBT_PROJECT_DIR
+from weather_assets.warehouse import ducklake
+from weather_assets.warehouse.ducklake import LakeConfig
+from weather_assets_tests.support.lake import lake_at, open_lake, query
 
-CREATE_TABLES_SQL = resources.files("weather_assets.warehouse").joinpath("sql", "create_tables.sql").read_text()
 
-
-def create_warehouse(path: Path) -> Path:
-    """An empty warehouse with the real table definitions."""
-    with duckdb.connect(str(path)) as con:
-        con.execute(CREATE_TABLES_SQL)
-    return path
+def create_warehouse(data_dir: Path) -> LakeConfig:
+    """An empty warehouse lake (the embedded one of `data_dir`) with the real table definitions."""
+    lake = lake_at(data_dir)
+    with open_lake(lake):
+        pass
+    return lake
 
 
 RunDbt = Callable[..., dbtRunnerResult]
 
 
-def dbt_runner(warehouse_path: Path, target_dir: Path) -> RunDbt:
-    """`run("build", window=("2024-01-15", "2024-01-16"))` against `warehouse_path`.
+def dbt_runner(lake: LakeConfig, target_dir: Path) -> RunDbt:
+    """`run("build", window=("2024-01-15", "2024-01-16"))` in `lake`.
 
-    The warehouse path goes in as the `duckdb_path` var, as the Dagster layer passes it. Close
-    your own DuckDB connections first: dbt needs the file's write lock.
+    The lake goes in as the environment `weather-assets-dbt` exports for the Dagster layer
+    (`ducklake.dbt_environment`), set for the invocation only.
     """
 
     def run(*args: str, window: tuple[str, str] | None = None, extra_vars: dict | None = None) -> dbtRunnerResult:
-        dbt_vars: dict = {"duckdb_path": str(warehouse_path)}
+        dbt_vars: dict = {}
         if window is not None:
             dbt_vars.update(min_date=window[0], max_date=window[1])
         dbt_vars.update(extra_vars or {})
-        result = dbtRunner().invoke(
+        with _environment(ducklake.dbt_environment(lake)):
+            result = _invoke(args, target_dir, dbt_vars)
+        _release_warehouse()
+        return result
+
+    return run
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _invoke(args: Sequence[str], target_dir: Path, dbt_vars: dict) -> dbtRunnerResult:
+    return dbtRunner().invoke(
             [
                 "--quiet",
                 *args,
@@ -55,10 +81,6 @@ def dbt_runner(warehouse_path: Path, target_dir: Path) -> RunDbt:
                 json.dumps(dbt_vars),
             ]
         )
-        _release_warehouse()
-        return result
-
-    return run
 
 
 def failed_nodes(result: dbtRunnerResult) -> set[str]:
@@ -80,19 +102,17 @@ def assert_built(result: dbtRunnerResult) -> None:
     assert not warned_nodes(result), warned_nodes(result)
 
 
-def read_table(path: Path, sql: str) -> pl.DataFrame:
-    """Run `sql` read-only against the warehouse file and return a polars DataFrame."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.sql(sql).pl()
+def read_table(lake: LakeConfig, sql: str) -> pl.DataFrame:
+    """Run `sql` read-only against the warehouse lake and return a polars DataFrame."""
+    return query(lake, sql)
 
 
 def _release_warehouse() -> None:
     """Close the DuckDB instance dbt-duckdb keeps open after an in-process run.
 
     dbt-duckdb 1.11 parks its environment in a class attribute and does not close the connection
-    at the end of an invocation, so the file stays open read-write in this process (a read-only
-    connect then fails with "different configuration"). A dbt subprocess, as Dagster runs it,
-    does not have this problem.
+    at the end of an invocation; the next invocation (another test's lake) must attach afresh.
+    A dbt subprocess, as Dagster runs it, does not have this problem.
     """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 

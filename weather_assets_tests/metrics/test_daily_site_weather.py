@@ -19,7 +19,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from weather_assets.warehouse import ducklake
 from weather_assets_tests.metrics.helpers import failed_nodes, insert_rows
+from weather_assets_tests.support.lake import open_lake
 
 SOURCE = "open_meteo"
 SITES = {"kolkata": "Asia/Kolkata", "anchorage": "America/Anchorage", "berlin": "Europe/Berlin"}
@@ -200,7 +202,7 @@ def expected_table() -> pl.DataFrame:
 
 
 def read_mart(path) -> pl.DataFrame:
-    with duckdb.connect(str(path), read_only=True) as con:
+    with open_lake(path, read_only=True) as con:
         return con.sql(f"select {', '.join(COLUMNS)} from marts.daily_site_weather order by all").pl()
 
 
@@ -223,7 +225,7 @@ def assert_same_rows(actual: pl.DataFrame, expected: pl.DataFrame) -> None:
 @pytest.fixture
 def warehouse(warehouse_path):
     """The fixture rows in a fresh warehouse, nothing built (tests that run dbt themselves)."""
-    with duckdb.connect(str(warehouse_path)) as con:
+    with open_lake(warehouse_path) as con:
         insert_fixture_rows(con)
     return warehouse_path
 
@@ -231,7 +233,7 @@ def warehouse(warehouse_path):
 @pytest.fixture(scope="module")
 def built(module_warehouse_path, module_run_dbt):
     """The fixture rows, built once for the read-only tests of this module."""
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         insert_fixture_rows(con)
     result = module_run_dbt("build", *SELECT)
     assert result.success, failed_nodes(result) or result.exception
@@ -242,10 +244,11 @@ def test_full_build_matches_an_independent_computation(built):
     assert_same_rows(read_mart(built), expected_table())
 
 
-def test_views_survive_attaching_the_file_under_another_name(built):
-    """Views reference `main.<table>`, not the file's catalog name (macros/relations.sql)."""
-    with duckdb.connect() as con:
-        con.execute(f"attach '{built}' as elsewhere (read_only)")
+def test_views_survive_attaching_the_lake_under_another_name(built):
+    """Views reference `main.<table>`, not the lake's catalog name (macros/relations.sql): a notebook may
+    attach the lake under any alias."""
+    with duckdb.connect(config=ducklake.extension_settings()) as con:
+        con.execute(f"attach 'ducklake:sqlite:{built.catalog}' as elsewhere (read_only)")
         [(n,)] = con.execute("select count(*) from elsewhere.staging.stg_observations").fetchall()
     assert n == len(OBSERVATIONS)
 
@@ -320,7 +323,7 @@ def test_window_run_recomputes_overlapping_local_days_and_is_idempotent(warehous
 
 
 def test_dbt_tests_fail_on_a_bad_row(warehouse, run_dbt):
-    with duckdb.connect(str(warehouse)) as con:
+    with open_lake(warehouse) as con:
         con.execute(
             "insert into observations (site_id, source, observed_at, relative_humidity_pct, ingestion_run_id,"
             " ingested_at) values ('kolkata', ?, timestamp '2024-02-01 06:00', 120, 'bad', now())",

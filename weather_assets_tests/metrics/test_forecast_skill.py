@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-import duckdb
 import polars as pl
 import pytest
 
 from weather_assets_tests.metrics.helpers import assert_built, insert_rows, read_table
+from weather_assets_tests.support.lake import open_lake
 
 SELECT = ("--select", "+forecast_skill")
 I1, I2 = dt.datetime(2024, 1, 10), dt.datetime(2024, 1, 11)
@@ -73,7 +73,7 @@ def read_skill(path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.execute(
             "insert into sites values ('kolkata', 'Kolkata', 22.6, 88.4, 'Asia/Kolkata', null, null, true, now())"
         )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-import duckdb
 import pytest
 
 from weather_assets_tests.metrics.helpers import assert_built, insert_rows, read_table
+from weather_assets_tests.support.lake import open_lake
 
 SELECT = ("--select", "+int_observations_physics")
 T0 = dt.datetime(2024, 7, 1)
@@ -85,7 +85,7 @@ def apparent_temperature(t: float, rh: float, wind_ms: float) -> float:
 
 @pytest.fixture(scope="module")
 def physics(module_warehouse_path, module_run_dbt):
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.execute("insert into sites values ('lab', 'Lab', 0, 0, 'UTC', null, null, true, now())")
         insert_rows(
             con,

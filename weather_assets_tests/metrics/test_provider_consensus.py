@@ -12,12 +12,12 @@ import datetime as dt
 import math
 import random
 
-import duckdb
 import polars as pl
 import pytest
 
 from weather_assets_tests.metrics.helpers import assert_built, failed_nodes, insert_rows, read_table
 from weather_assets_tests.metrics.test_physics import apparent_temperature, magnus_dew_point, magnus_rh
+from weather_assets_tests.support.lake import open_lake
 
 SELECT = ("--select", "+provider_consensus")
 BASE = ("temperature_c", "relative_humidity_pct", "dew_point_c", "pressure_msl_hpa", "wind_speed_ms")
@@ -126,7 +126,7 @@ def expected_table() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def consensus(module_warehouse_path, module_run_dbt) -> pl.DataFrame:
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.execute(
             "insert into sites values ('alpha', 'Alpha', 0, 0, 'UTC', null, null, true, now()),"
             " ('beta', 'Beta', 22.6, 88.4, 'Asia/Kolkata', null, null, true, now())"
@@ -204,7 +204,7 @@ def test_whole_mart_matches_an_independent_polars_computation(consensus):
 def test_the_physical_range_test_fails_on_a_value_out_of_range(consensus, module_warehouse_path, module_run_dbt):
     """Last in the module: corrupts the shared mart. 120 % humidity (a unit mix-up) must fail the
     per-measure range test; 120 °C would not be caught by a single column-wide range."""
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.execute(
             "update marts.provider_consensus set mean_value = 120, min_value = 120, max_value = 120"
             " where measure = 'relative_humidity_pct' and observed_at = ?",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import polars as pl
 import pytest
 
 from weather_assets_tests.metrics.helpers import assert_built, assert_rows_close, insert_rows, read_table
+from weather_assets_tests.support.lake import open_lake
 
 SELECT = ("--select", "+rolling_site_weather")
 UTC_START, UTC_END = dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 21)
@@ -99,7 +99,7 @@ def read_rolling(path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.execute(
             "insert into sites values ('anchorage', 'Anchorage', 61.2, -149.9, 'America/Anchorage', null, null,"
             " true, now())"
@@ -113,7 +113,7 @@ def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
     out = {}
     assert_built(module_run_dbt("build", *SELECT))
     out["full"] = read_rolling(module_warehouse_path)
-    with duckdb.connect(str(module_warehouse_path)) as con:  # local 02-05 re-loaded 10 °C warmer ...
+    with open_lake(module_warehouse_path) as con:  # local 02-05 re-loaded 10 °C warmer ...
         con.execute(
             "update observations set temperature_c = temperature_c + 10"
             " where observed_at >= timestamp '2024-02-05 09:00' and observed_at < timestamp '2024-02-06 09:00'"

@@ -14,11 +14,11 @@ import datetime as dt
 import math
 from zoneinfo import ZoneInfo
 
-import duckdb
 import polars as pl
 import pytest
 
 from weather_assets_tests.metrics.helpers import assert_built, assert_rows_close, insert_rows, read_table
+from weather_assets_tests.support.lake import open_lake
 
 SELECT = ("--select", "+station_completeness")
 SITES = {"anchorage": "America/Anchorage", "kolkata": "Asia/Kolkata"}
@@ -133,7 +133,7 @@ def read_completeness(path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.executemany(
             "insert into sites values (?, ?, 0, 0, ?, null, null, true, now())",
             [(site, site.title(), tz) for site, tz in SITES.items()],
@@ -147,7 +147,7 @@ def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
     out = {}
     assert_built(module_run_dbt("build", *SELECT))
     out["full"] = read_completeness(module_warehouse_path)
-    with duckdb.connect(str(module_warehouse_path)) as con:  # the three Anchorage hours arrive late
+    with open_lake(module_warehouse_path) as con:  # the three Anchorage hours arrive late
         con.executemany(
             "insert into observations (site_id, source, observed_at, temperature_c, ingestion_run_id, ingested_at)"
             " values ('anchorage', 'a', ?, 1.0, 't', now())",

@@ -13,11 +13,11 @@ import math
 import random
 import statistics
 
-import duckdb
 import polars as pl
 import pytest
 
 from weather_assets_tests.metrics.helpers import assert_built, assert_rows_close, insert_rows, read_table
+from weather_assets_tests.support.lake import open_lake
 
 SELECT = ("--select", "+weather_anomalies")
 START, END = dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 10)
@@ -102,7 +102,7 @@ def read_anomalies(path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
-    with duckdb.connect(str(module_warehouse_path)) as con:
+    with open_lake(module_warehouse_path) as con:
         con.execute(
             "insert into sites values ('gamma', 'Gamma', 61.2, -149.9, 'America/Anchorage', null, null, true, now())"
         )
@@ -117,7 +117,7 @@ def stages(module_warehouse_path, module_run_dbt) -> dict[str, pl.DataFrame]:
     out["window_first"] = read_anomalies(module_warehouse_path)
     assert_built(module_run_dbt("build", *SELECT))
     out["full"] = read_anomalies(module_warehouse_path)
-    with duckdb.connect(str(module_warehouse_path)) as con:  # the spike was a glitch, now corrected
+    with open_lake(module_warehouse_path) as con:  # the spike was a glitch, now corrected
         con.execute("update observations set temperature_c = temperature_c - 25 where observed_at = ?", [SPIKE])
     assert_built(module_run_dbt("run", "--select", "weather_anomalies", window=WINDOW))
     out["corrected"] = read_anomalies(module_warehouse_path)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 
 from weather_assets.settings import Settings
+from weather_assets_tests.support.lake import query
 
 # Tags that make one run cover a partition range (the assets' single-run backfill policy).
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -20,9 +20,5 @@ INGEST = [
 
 
 def table(settings: Settings, sql: str) -> pl.DataFrame:
-    """A query against the warehouse, opened read-only and closed again."""
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
+    """A query against the warehouse lake, opened read-only and closed again."""
+    return query(settings, sql)

@@ -1,4 +1,4 @@
-"""`weather_assets.warehouse.writer`: the DuckDB connect, the tables, and every replace/upsert.
+"""`weather_assets.warehouse.writer`: the tables, and every replace/upsert, on the warehouse lake.
 
 The lake files are real Parquet written by `lake.write_day` into tmp_path (the layout the validated
 assets write: `<table>/source=<source>/date=<YYYY-MM-DD>/data.parquet`, `source` and `date` only in
@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -21,8 +18,9 @@ import pytest
 
 from weather_assets.schemas.observation import REJECT_SCHEMA
 from weather_assets.sites.catalog import Site
-from weather_assets.warehouse import lake, writer
+from weather_assets.warehouse import ducklake, lake, writer
 from weather_assets.window import Window
+from weather_assets_tests.support.lake import lake_at
 
 D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
 INGESTED = dt.datetime(2024, 3, 10, 6, 30, tzinfo=dt.UTC)
@@ -153,13 +151,9 @@ def lake_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def db_path(tmp_path) -> Path:
-    return tmp_path / "warehouse" / "warehouse.duckdb"
-
-
-@pytest.fixture
-def con(db_path):
-    con = writer.connect(db_path)
+def con(tmp_path):
+    """A writer session on a fresh embedded lake, tables created."""
+    con = ducklake.connect(lake_at(tmp_path / "data"))
     writer.ensure_tables(con)
     yield con
     con.close()
@@ -183,109 +177,14 @@ def committed(con, query: str) -> list[tuple]:
     """`query` on another connection to the same database: what is committed, not what an open
     transaction of `con` would see."""
     other = con.cursor()
+    other.execute(f"USE {ducklake.LAKE}")  # a cursor is a new session: its default database is not the lake
     try:
         return other.sql(query).fetchall()
     finally:
         other.close()
 
 
-# --- connect ----------------------------------------------------------------------------------------
-
-
-def test_connect_creates_the_parent_directory(tmp_path):
-    path = tmp_path / "a" / "b" / "warehouse.duckdb"
-    con = writer.connect(path)
-    try:
-        assert con.sql("SELECT 6 * 7").fetchall() == [(42,)]
-    finally:
-        con.close()
-    assert path.parent.is_dir()
-    assert path.is_file()
-
-
-def test_connect_read_only_neither_creates_the_directory_nor_waits_on_a_missing_file(tmp_path):
-    path = tmp_path / "missing" / "warehouse.duckdb"
-    slept: list[float] = []
-    with pytest.raises(duckdb.IOException, match="does not exist"):
-        writer.connect(path, read_only=True, sleep=slept.append)
-    assert slept == []
-    assert not path.parent.exists()
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "shown"),
-    [({}, "953.6 MiB"), ({"memory_limit": "256MB"}, "244.1 MiB")],
-    ids=["default-1GB", "256MB"],
-)
-def test_connect_sets_the_memory_limit(tmp_path, kwargs, shown):
-    con = writer.connect(tmp_path / "warehouse.duckdb", **kwargs)
-    try:
-        assert con.sql("SELECT current_setting('memory_limit')").fetchall() == [(shown,)]
-    finally:
-        con.close()
-    assert writer.MEMORY_LIMIT == "1GB"
-
-
-_HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
-
-
-@pytest.fixture
-def holder(tmp_path):
-    """Another process holding tmp_path/held.duckdb open for writing until its stdin closes."""
-    path = tmp_path / "held.duckdb"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout.readline().strip() == "ready"
-
-    def release() -> None:
-        if proc.poll() is None:
-            proc.stdin.close()
-            proc.wait(timeout=30)
-
-    yield path, proc, release
-    release()
-
-
-def test_connect_waits_while_another_process_holds_the_lock_then_opens(holder, caplog):
-    path, proc, release = holder
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:  # the other process lets go during the first wait
-        slept.append(seconds)
-        release()
-
-    caplog.set_level(logging.WARNING, logger=writer.__name__)
-    con = writer.connect(path, sleep=sleep)
-    try:
-        con.execute("CREATE TABLE t AS SELECT 7 AS x")
-        assert con.sql("SELECT x FROM t").fetchall() == [(7,)]
-    finally:
-        con.close()
-    assert slept == [0.1]
-    assert proc.returncode == 0
-    assert f"(pid {proc.pid})" in caplog.text
-    assert "held.duckdb is held by another process" in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("wait_s", "waits"),
-    [
-        (0.0, []),
-        (1.0, [0.1, 0.2, 0.4, 0.8]),
-        (20.0, [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]),  # doubling, capped at 5 s
-    ],
-)
-def test_connect_gives_up_after_wait_s(holder, wait_s, waits):
-    path, _, _ = holder
-    slept: list[float] = []
-    with pytest.raises(duckdb.IOException, match="Could not set lock"):
-        writer.connect(path, wait_s=wait_s, sleep=slept.append)
-    assert slept == pytest.approx(waits)
-
-
-# --- ensure_tables ----------------------------------------------------------------------------------
-
+# --- the tables ---------------------------------------------------------------------------------------
 TABLES = [
     "current_conditions",
     "daily_observations",
@@ -302,7 +201,7 @@ def describe(con) -> dict[str, list[tuple]]:
 
 
 def test_ensure_tables_creates_every_table(tmp_path):
-    con = writer.connect(tmp_path / "w.duckdb")
+    con = ducklake.connect(lake_at(tmp_path / "data"))
     try:
         writer.ensure_tables(con)
         assert [r[0] for r in con.sql("SHOW TABLES").fetchall()] == TABLES
@@ -330,8 +229,7 @@ def test_ensure_tables_is_idempotent_and_keeps_rows(con, lake_dir):
 def test_ensure_tables_adds_the_missing_forecast_column_in_place(tmp_path):
     """A warehouse from before issue 3 has `forecasts` without `estimated_fields`: it gains the column and
     keeps its rows (the column is NULL for them)."""
-    path = tmp_path / "old.duckdb"
-    con = writer.connect(path)
+    con = ducklake.connect(lake_at(tmp_path / "data"))
     try:
         con.execute(
             """
@@ -340,8 +238,7 @@ def test_ensure_tables_adds_the_missing_forecast_column_in_place(tmp_path):
                 valid_at TIMESTAMP NOT NULL, temperature_c DOUBLE, relative_humidity_pct DOUBLE,
                 dew_point_c DOUBLE, pressure_msl_hpa DOUBLE, wind_speed_ms DOUBLE, wind_direction_deg DOUBLE,
                 wind_gust_ms DOUBLE, precipitation_mm DOUBLE, cloud_cover_pct DOUBLE, weather_code INTEGER,
-                weather_code_system VARCHAR, ingestion_run_id VARCHAR NOT NULL, ingested_at TIMESTAMPTZ NOT NULL,
-                PRIMARY KEY (site_id, source, issued_at, valid_at)
+                weather_code_system VARCHAR, ingestion_run_id VARCHAR NOT NULL, ingested_at TIMESTAMPTZ NOT NULL
             )
             """
         )
@@ -753,10 +650,15 @@ def test_upsert_current_conditions_adds_replaces_and_is_idempotent(con):
 def test_upsert_current_conditions_failing_keeps_the_previous_rows(con):
     writer.upsert_current_conditions(con, current([("s1", "src_a", T1, 5.0), ("s2", "src_a", T1, 6.0)], "r1"))
     before = current_rows(con)
-    # The DELETE of s1@T1 runs, then the INSERT breaks the key with two copies of s2@T2.
+    # Two copies of s2@T2: refused before anything is written (lake tables have no key constraint).
     bad = current([("s1", "src_a", T1, 50.0), ("s2", "src_a", T2, 1.0), ("s2", "src_a", T2, 2.0)], "r2")
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(writer.DuplicateKeys, match=r"current_conditions: .* 1 key\(s\) .*'s2', 'src_a'"):
         writer.upsert_current_conditions(con, bad)
+    assert current_rows(con) == before
+    # The DELETE of s1@T1 runs, then the INSERT breaks a NOT NULL column: the whole upsert rolls back.
+    broken = current([("s1", "src_a", T1, 50.0)], "r2").with_columns(pl.lit(None, pl.String).alias("ingestion_run_id"))
+    with pytest.raises(duckdb.ConstraintException):
+        writer.upsert_current_conditions(con, broken)
     assert current_rows(con) == before
     with pytest.raises(duckdb.CatalogException):
         con.sql("SELECT * FROM snapshot")
@@ -805,8 +707,15 @@ def test_replace_forecast_snapshot_failing_keeps_the_previous_rows(con):
     writer.replace_forecast_snapshot(con, "src_a", I1, forecast("src_a", I1, [("s1", 1, 1.0), ("s2", 1, 2.0)], "r1"))
     before = forecasts(con)
     duplicated = forecast("src_a", I1, [("s1", 1, 5.0), ("s1", 1, 6.0)], "r2")  # two rows, one key
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(writer.DuplicateKeys, match="forecasts: "):
         writer.replace_forecast_snapshot(con, "src_a", I1, duplicated)
+    assert forecasts(con) == before
+    # The DELETE of the issue runs, then the INSERT breaks a NOT NULL column: the whole replace rolls back.
+    broken = forecast("src_a", I1, [("s1", 1, 5.0)], "r2").with_columns(
+        pl.lit(None, pl.String).alias("ingestion_run_id")
+    )
+    with pytest.raises(duckdb.ConstraintException):
+        writer.replace_forecast_snapshot(con, "src_a", I1, broken)
     assert forecasts(con) == before
     assert len(before) == 2
     with pytest.raises(duckdb.CatalogException):

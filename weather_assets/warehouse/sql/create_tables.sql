@@ -1,8 +1,10 @@
 -- Warehouse tables (docs/design.md §2). Names and columns are a contract with users' queries.
--- Idempotent: safe to run before every write.
+-- Idempotent: safe to run before every write. DuckLake tables have no PRIMARY KEY or UNIQUE
+-- constraints: each write replaces its key range (delete + insert in one transaction), and the
+-- blocking unique_key checks verify the keys after every load.
 
 CREATE TABLE IF NOT EXISTS sites (
-    site_id       VARCHAR PRIMARY KEY,
+    site_id       VARCHAR NOT NULL,   -- key: one row per site (upsert_sites.sql)
     name          VARCHAR NOT NULL,
     latitude      DOUBLE NOT NULL,
     longitude     DOUBLE NOT NULL,
@@ -65,8 +67,8 @@ CREATE TABLE IF NOT EXISTS forecasts (
     weather_code           INTEGER,
     weather_code_system    VARCHAR,
     ingestion_run_id       VARCHAR NOT NULL,
-    ingested_at            TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (site_id, source, issued_at, valid_at)
+    ingested_at            TIMESTAMPTZ NOT NULL
+    -- Key (site_id, source, issued_at, valid_at): one snapshot replaces its (source, issued_at) whole.
 );
 
 -- Issue 3: coded forecasts (7Timer) flag the measures that are class-midpoint estimates.
@@ -118,6 +120,6 @@ CREATE TABLE IF NOT EXISTS current_conditions (
     weather_code           INTEGER,
     weather_code_system    VARCHAR,
     ingestion_run_id       VARCHAR NOT NULL,
-    ingested_at            TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (site_id, source, observed_at)
+    ingested_at            TIMESTAMPTZ NOT NULL
+    -- Key (site_id, source, observed_at): upsert_current_conditions.sql replaces rows with the same key.
 );
