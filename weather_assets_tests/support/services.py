@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -18,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,8 +113,8 @@ def postgres_server() -> Iterator[Postgres]:
 @dataclasses.dataclass(frozen=True)
 class S3Endpoint:
     port: int
-    access_key_id: str = "weather-assets-test-key"
-    secret_access_key: str = "weather-assets-test-secret-3f9c"
+    access_key_id: str
+    secret_access_key: str
     region: str = "us-east-1"
 
     @property
@@ -147,18 +147,38 @@ class S3Endpoint:
         }
 
 
+# moto checks credentials once this many requests have been served without: the three that create the
+# test's IAM user, its access key and its policy (s3_server).
+_UNAUTHENTICATED_SETUP_CALLS = 3
+
+
 @contextlib.contextmanager
 def s3_server() -> Iterator[S3Endpoint]:
+    """moto's S3 on 127.0.0.1 that checks credentials: only the access key it issued for the tests (allowed
+    every S3 action) is accepted, so a wrong secret is refused as by a real service."""
+    import boto3  # comes with moto
+
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNAUTHENTICATED_SETUP_CALLS)},
     )
     try:
         _wait_for_port(port, proc, "moto server")
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=10).close()
-        yield S3Endpoint(port=port)
+        iam = boto3.client(
+            "iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+            aws_access_key_id="setup", aws_secret_access_key="setup",
+        )
+        iam.create_user(UserName="weather-assets")
+        key = iam.create_access_key(UserName="weather-assets")["AccessKey"]
+        iam.put_user_policy(
+            UserName="weather-assets", PolicyName="s3", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+            ),
+        )
+        yield S3Endpoint(port=port, access_key_id=key["AccessKeyId"], secret_access_key=key["SecretAccessKey"])
     finally:
         proc.terminate()
         try:
