@@ -2,7 +2,8 @@
 
 Sections, measured side by side on this machine in this run (bench/README.md explains each):
   1. history   365 daily partitions x 50 sites from a local Open-Meteo archive server, raw -> marts, as
-               ONE run of `weather-assets history` in a subprocess (its own data dir and DAGSTER_HOME)
+               ONE run of `weather-assets history` in a subprocess (its own data dir and DAGSTER_HOME),
+               with a reader process querying the lake every 100 ms meanwhile (bench/reader.py)
   2. floor     the same responses fetched, parsed and bulk-inserted by the shortest correct script
   3. overhead  one partition: `dagster job execute` (default executor, then in-process executor),
                `weather-assets history` for one day, and `dagster.materialize()`
@@ -10,7 +11,7 @@ Sections, measured side by side on this machine in this run (bench/README.md exp
   5. economy   requests and weighted calls for the year vs a naive client (one request per site per day)
 Prints a table and writes JSON (with the machine description) to bench/results/.
 
-    python -m bench.run [--sections history,floor,overhead,validation,economy] [--profile] [--keep]
+    python -m bench.run [--sections history,floor,overhead,validation,economy] [--profile] [--keep] [--no-reader]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from bench import proc, validation
+from bench import proc, reader, validation
 from bench.server import BENCH_DIR, REPO_ROOT, SITES_FILE, YEAR_DAYS, YEAR_END, YEAR_START, BenchServer
 from weather_assets.providers.open_meteo import (
     MAX_WEIGHT_PER_REQUEST,
@@ -39,6 +40,8 @@ from weather_assets.providers.open_meteo import (
     location_weight,
     plan_archive_requests,
 )
+from weather_assets.settings import Settings
+from weather_assets.warehouse import ducklake
 
 SECTIONS = ("history", "floor", "overhead", "validation", "economy")
 # Optional, not in the default run: the history load again with Dagster's documented switch that logs one
@@ -56,6 +59,9 @@ PACKAGES = (
 TARGET_PLATFORM_OVER_FLOOR = 3.0
 TARGET_PEAK_RSS_MB = 1536.0
 TARGET_VALIDATION_SHARE = 0.20
+TARGET_READER_FAILED_READS = 0
+HISTORY_TIMEOUT_S = 600  # the history load is killed after this; the reader stops by itself shortly after
+READER_INTERVAL_S = 0.1
 # Added to every platform subprocess's environment (--env K=V), and recorded in the results.
 EXTRA_PLATFORM_ENV: dict[str, str] = {}
 
@@ -123,23 +129,46 @@ def new_dagster_home(root: Path) -> Path:
     return home
 
 
-def warehouse_counts(path: Path) -> dict:
+def warehouse_counts(con: duckdb.DuckDBPyConnection) -> dict:
+    """What the platform and the floor must agree on; plus the platform's quarantine and mart, if there."""
+    rows, sites, temp, precip = con.execute(
+        "SELECT count(*), count(DISTINCT site_id), round(sum(temperature_c), 3), round(sum(precipitation_mm), 3) "
+        "FROM observations"
+    ).fetchall()[0]
+    out = {"observations": rows, "sites": sites, "sum_temperature_c": temp, "sum_precipitation_mm": precip}
+    for name, sql in (
+        ("rejected_observations", "SELECT count(*) FROM rejected_observations"),
+        ("daily_site_weather", "SELECT count(*) FROM marts.daily_site_weather"),
+    ):
+        try:
+            out[name] = con.execute(sql).fetchall()[0][0]
+        except duckdb.Error:
+            out[name] = None
+    return out
+
+
+def file_counts(path: Path) -> dict:
+    """The floor's single DuckDB file."""
+    if not path.exists():
+        return {}
     con = duckdb.connect(str(path), read_only=True)
     try:
-        rows, sites, temp, precip = con.execute(
-            "SELECT count(*), count(DISTINCT site_id), round(sum(temperature_c), 3), round(sum(precipitation_mm), 3) "
-            "FROM observations"
-        ).fetchall()[0]
-        out = {"observations": rows, "sites": sites, "sum_temperature_c": temp, "sum_precipitation_mm": precip}
-        for name, sql in (
-            ("rejected_observations", "SELECT count(*) FROM rejected_observations"),
-            ("daily_site_weather", "SELECT count(*) FROM marts.daily_site_weather"),
-        ):
-            try:
-                out[name] = con.execute(sql).fetchall()[0][0]
-            except duckdb.Error:
-                out[name] = None
-        return out
+        return warehouse_counts(con)
+    finally:
+        con.close()
+
+
+def lake_counts(env: dict[str, str]) -> dict:
+    """The platform's warehouse: the DuckLake the load's environment names (empty if it never wrote one)."""
+    settings = Settings.from_env(env)
+    try:
+        con = ducklake.connect(settings.lake_credentials(env), read_only=True)
+    except ducklake.LakeError:
+        return {}
+    try:
+        return warehouse_counts(con)
+    except duckdb.Error:
+        return {}
     finally:
         con.close()
 
@@ -148,7 +177,8 @@ def warehouse_counts(path: Path) -> dict:
 
 
 def bench_history(server: BenchServer, work: Path, profile: bool, *, name: str = "history",
-                  extra_env: dict[str, str] | None = None) -> dict:
+                  extra_env: dict[str, str] | None = None, with_reader: bool = True) -> dict:
+    """The load through the real CLI; meanwhile (with_reader) a notebook-like reader times its queries."""
     data_dir, home = work / name / "data", new_dagster_home(work / name)
     stats_path = work / name / "stats.json"
     cmd = [sys.executable, "-m", "bench.history_run", "--start", YEAR_START.isoformat(),
@@ -157,9 +187,18 @@ def bench_history(server: BenchServer, work: Path, profile: bool, *, name: str =
         cmd += ["--profile", str(BENCH_DIR / ".cache" / f"profile-{name}.html")]
     server.handler.reset_counts()
     env = platform_env(data_dir, home, server.archive_url) | (extra_env or {})
-    measured = proc.run(cmd, env=env, cwd=REPO_ROOT, timeout_s=600, log_file=work / name / "log.txt")
+    reads: dict | None = None
+    if with_reader:
+        # Started just before the load and told to stop as soon as it ends; its own bound covers the
+        # load's timeout plus its start-up, should this process die in between.
+        with reader.reading(env, REPO_ROOT, HISTORY_TIMEOUT_S + 30, work / name / "reader-log.txt",
+                            READER_INTERVAL_S) as reads:
+            measured = proc.run(cmd, env=env, cwd=REPO_ROOT, timeout_s=HISTORY_TIMEOUT_S,
+                                log_file=work / name / "log.txt")
+    else:
+        measured = proc.run(cmd, env=env, cwd=REPO_ROOT, timeout_s=HISTORY_TIMEOUT_S, log_file=work / name / "log.txt")
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    counts = warehouse_counts(data_dir / "warehouse.duckdb") if (data_dir / "warehouse.duckdb").exists() else {}
+    counts = lake_counts(env)
     waits = stats.get("rate_limit_wait_s", 0.0)
     rows = counts.get("observations") or 0
     wall_ex = measured.wall_s - waits
@@ -177,6 +216,7 @@ def bench_history(server: BenchServer, work: Path, profile: bool, *, name: str =
         "peak_rss_mb": round(measured.peak_rss_mb, 1),
         "peak_tree_rss_mb": round(measured.peak_tree_rss_mb, 1),
         "warehouse": counts,
+        "reader": reads,
         "run": {k: v for k, v in stats.items() if k != "http_log"},
         "breakdown": None,
         "http_log": stats.get("http_log", []),
@@ -230,7 +270,7 @@ def bench_floor(server: BenchServer, work: Path, platform_counts: dict | None) -
     measured = proc.run([sys.executable, "-m", "bench.floor", str(plan_file), str(db)], cwd=REPO_ROOT,
                         timeout_s=300, log_file=log)
     inner = json.loads(log.read_text().strip().splitlines()[-1]) if measured.exit_code == 0 else {}
-    counts = warehouse_counts(db) if db.exists() else {}
+    counts = file_counts(db)
     same = None
     if platform_counts:
         keys = ("observations", "sites", "sum_temperature_c", "sum_precipitation_mm")
@@ -392,6 +432,14 @@ def summarise(results: dict) -> dict:
         targets["requests no more than the weighting limits require"] = {
             "value": f"{measured} sent / {p['minimum_requests_allowed_by_weighting']} minimum",
             "met": measured <= p["minimum_requests_allowed_by_weighting"]}
+    if h and h.get("reader") is not None:
+        r = h["reader"]
+        failed = r.get("failed_reads")
+        targets["reader: 0 failed reads during the load"] = {
+            "value": f"{failed} failed of {r.get('attempts')} reads ({r.get('reads')} ok, "
+                     f"{r.get('not_yet_there')} before the lake or mart existed)" if "error" not in r else r["error"],
+            # A reader that reported nothing, or never got to read, measured nothing.
+            "met": "error" not in r and bool(r.get("attempts")) and failed == TARGET_READER_FAILED_READS}
     if v and "share_of_load_excluding_limiter" in v:
         targets["validation < 20% of the load's wall time (excluding limiter waits)"] = {
             "value": v["share_of_load_excluding_limiter"],
@@ -426,6 +474,7 @@ def print_report(results: dict) -> None:
     if h or f:
         print("\n1-2. History load: 365 daily partitions x 50 sites (raw -> marts.daily_site_weather), one run")
         print(f"  {'':38}{'platform':>14}{'floor':>12}{'platform/floor':>16}")
+        r = (h and h.get("reader")) or {}
         rows = [
             ("wall s", h and h["wall_s"], f and f["wall_s"]),
             ("  of which Open-Meteo limiter waits s", h and h["rate_limit_wait_s"], 0.0 if f else None),
@@ -436,12 +485,27 @@ def print_report(results: dict) -> None:
             ("bytes received (MB)", h and round(h["http_bytes"] / 1e6, 2), f and round(f["http_bytes"] / 1e6, 2)),
             ("peak RSS MB (largest process)", h and h["peak_rss_mb"], f and f["peak_rss_mb"]),
             ("peak RSS MB (process tree)", h and h["peak_tree_rss_mb"], f and f["process"]["peak_tree_rss_mb"]),
+            ("reader reads during load", r.get("reads"), None),
+            ("reader reads before lake/mart existed", r.get("not_yet_there"), None),
+            ("reader failed reads", r.get("failed_reads"), None),
+            ("reader latency p50 ms", r.get("latency_ms_p50"), None),
+            ("reader latency p95 ms", r.get("latency_ms_p95"), None),
         ]
         for label, a, b in rows:
             ratio = _ratio(a, b) if isinstance(a, int | float) and isinstance(b, int | float) and b else None
             print(f"  {label:38}{_fmt(a):>14}{_fmt(b):>12}{_fmt(ratio, 'x'):>16}")
         if h:
             print(f"  platform exit code {h['exit_code']}; warehouse {h['warehouse']}")
+            if r.get("error"):
+                print(f"  reader: {r['error']}")
+            elif r:
+                print(f"  reader: a fresh read-only session, {r['interval_ms']} ms apart, for {r['duration_s']:.1f} s "
+                      f"(stopped by {r['stopped_by']}), {r['cpu_s']:.1f} s CPU; p50/p95 ms of its ok reads: open "
+                      f"{_fmt(r['open_ms_p50'])}/{_fmt(r['open_ms_p95'])}, queries "
+                      f"{_fmt(r['query_ms_p50'])}/{_fmt(r['query_ms_p95'])}; open + observations query "
+                      f"{_fmt(r['observations_latency_ms_p50'])}/{_fmt(r['observations_latency_ms_p95'])} over "
+                      f"{r['observations_reads']:,} reads (from before the mart existed); last answers "
+                      f"{r['last_answers']}" + (f"; errors {r['errors']}" if r["errors"] else ""))
             steps = h["run"].get("steps", {})
             if steps:
                 print("  platform steps, s (of which Dagster's per-partition materialization events): " + ", ".join(
@@ -516,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{', '.join(OPTIONAL_SECTIONS)})")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the history run (bench/.cache/)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directories")
+    parser.add_argument("--no-reader", action="store_true",
+                        help="no reader process during the history loads (it takes some CPU from the load)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--env", action="append", default=[], metavar="K=V",
                         help="extra environment for the platform's processes (recorded in the results)")
@@ -546,11 +612,12 @@ def main(argv: list[str] | None = None) -> int:
             results["workload"].update(sites=len(server.sites), rows_requested=len(server.sites) * YEAR_DAYS * 24)
             if "history" in sections:
                 print("bench: 1. history load (waits for Open-Meteo's per-minute limit: ~1-2 min)", flush=True)
-                results["history"] = bench_history(server, work, args.profile)
+                results["history"] = bench_history(server, work, args.profile, with_reader=not args.no_reader)
             if "planned-subset" in sections:
                 print("bench: 1b. history load with one planned event per asset (Dagster switch)", flush=True)
                 results["history_planned_subset"] = bench_history(
-                    server, work, False, name="history_planned_subset", extra_env=PLANNED_SUBSET_ENV)
+                    server, work, False, name="history_planned_subset", extra_env=PLANNED_SUBSET_ENV,
+                    with_reader=not args.no_reader)
             if "floor" in sections:
                 print("bench: 2. floor", flush=True)
                 results["floor"] = bench_floor(server, work, (results.get("history") or {}).get("warehouse"))
