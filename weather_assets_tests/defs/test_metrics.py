@@ -23,6 +23,7 @@ from weather_assets.defs.common import (
     unpartitioned_downstream_condition,
 )
 from weather_assets.settings import Settings
+from weather_assets.warehouse import ducklake
 from weather_assets.window import Window
 from weather_assets_tests.support.lake import open_lake
 
@@ -297,6 +298,10 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfil
     )
     row_counts = {e.asset_key: e.materialization.metadata["dagster/row_count"].value for e in materializations}
     assert row_counts == {MART: 6, ROLLING: 6, COMPLETENESS: 6, CONSENSUS: 2 * 48 * 3, ANOMALIES: 0}
+    # Every model's materialization names the lake snapshot dbt's build left current (time travel).
+    snapshots = {e.materialization.metadata["lake_snapshot_id"].value for e in materializations}
+    with open_lake(backfill.settings, read_only=True) as con:
+        assert snapshots == {ducklake.current_snapshot(con)}
     evaluations = result.get_asset_check_evaluations()
     assert {e.asset_check_key for e in evaluations} == backfill.incremental.check_keys
     assert all(e.passed for e in evaluations)

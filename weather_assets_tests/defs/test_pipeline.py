@@ -98,10 +98,18 @@ def test_partition_is_idempotent_and_a_failed_write_keeps_the_previous_rows(live
     assert (hours["incomplete_site_days"], hours["hours_never_arrived"], hours["hours_quarantined"]) == (0, 0, 1)
     assert "sydney_au" in hours["quarantined"]
 
-    # Same partition again: identical rows, no duplicates.
-    run(live_settings, INGEST, partition_key="2024-01-20")
+    # Same partition again: identical rows, no duplicates; each load recorded the lake snapshot it committed,
+    # and the first one's is still there to query (time travel).
+    second = run(live_settings, INGEST, partition_key="2024-01-20")
     again = observations(live_settings)
     assert again.equals(first)
+    snapshots = [
+        r.asset_materializations_for_node("warehouse__observations")[0].metadata["lake_snapshot_id"].value
+        for r in (result, second)
+    ]
+    assert snapshots[0] < snapshots[1]
+    at_first = table(live_settings, f"SELECT count(*) AS n FROM observations AT (VERSION => {snapshots[0]})")
+    assert at_first["n"][0] == first.height
     assert table(live_settings, "SELECT count(*) AS n FROM rejected_observations")["n"][0] == 1
 
     # A failure after the DELETE and before the COMMIT: a corrupt lake file breaks the INSERT.
