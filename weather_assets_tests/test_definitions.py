@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pytest
@@ -14,6 +15,9 @@ from weather_assets.definitions import build_defs
 from weather_assets.defs.common import WAREHOUSE_POOL
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import KEYED_PROVIDERS, Settings
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.schedule_definition import ScheduleExecutionData
 
 SNAPSHOT = Path(__file__).parent / "fixtures" / "asset_graph.json"
 
@@ -92,6 +96,19 @@ def test_every_partitioned_asset_on_the_history_path_runs_a_range_as_one_run(def
     assert all(n.backfill_policy == dg.BackfillPolicy.single_run() for n in partitioned)
 
 
+def evaluate(schedule: dg.ScheduleDefinition, tick: dt.datetime) -> ScheduleExecutionData:
+    """One tick of `schedule` at `tick` on a throwaway instance.
+
+    The context is closed with its instance: a schedule context left open keeps that instance's
+    definitions-state storage as the process's current one, and a later `materialize()` then fails
+    with "Attempted to resolve undefined DagsterInstance weakref".
+    """
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick
+    ) as context:
+        return schedule.evaluate_tick(context)
+
+
 @pytest.mark.parametrize(
     ("tick", "first", "last"),
     [
@@ -102,23 +119,17 @@ def test_every_partitioned_asset_on_the_history_path_runs_a_range_as_one_run(def
     ],
 )
 def test_history_schedule_requests_the_newest_day_and_the_trailing_window(defs, tick, first, last):
-    with dg.instance_for_test() as instance:
-        schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
+    schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
+    (request,) = evaluate(schedule, tick).run_requests
     assert request.partition_key_range == dg.PartitionKeyRange(first, last)
     assert request.run_key == f"open_meteo-history-{last}"
     assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "UTC"
 
 
 def test_history_schedule_skips_before_the_start_date(defs):
-    with dg.instance_for_test() as instance:
-        schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=dt.datetime(2024, 1, 2, 6, tzinfo=dt.UTC)
-        )
-        result = schedule.evaluate_tick(context)
-        assert not result.run_requests and "before WEATHER_ASSETS_START_DATE" in result.skip_message
+    schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
+    result = evaluate(schedule, dt.datetime(2024, 1, 2, 6, tzinfo=dt.UTC))
+    assert not result.run_requests and "before WEATHER_ASSETS_START_DATE" in result.skip_message
 
 
 @pytest.mark.parametrize(
@@ -138,13 +149,11 @@ def test_history_schedule_trailing_window_is_configurable_per_provider(tmp_path,
         {"WEATHER_ASSETS_PROVIDERS": "open_meteo",
          "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "d"), "WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS": repull}
     )
-    with dg.instance_for_test() as instance:
-        schedule = build_defs(settings).resolve_schedule_def("open_meteo_history_schedule")
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
-        assert request.partition_key_range == dg.PartitionKeyRange(first, last)
-        assert request.job_name == "open_meteo_history_job"
-        assert f"({repull} days: WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS)" in schedule.description
+    schedule = build_defs(settings).resolve_schedule_def("open_meteo_history_schedule")
+    (request,) = evaluate(schedule, tick).run_requests
+    assert request.partition_key_range == dg.PartitionKeyRange(first, last)
+    assert request.job_name == "open_meteo_history_job"
+    assert f"({repull} days: WEATHER_ASSETS_OPEN_METEO_REPULL_DAYS)" in schedule.description
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "five", "367"])
@@ -155,25 +164,18 @@ def test_repull_days_setting_is_validated(bad):
 
 def test_history_schedule_respects_the_publication_lag_at_any_tick_hour(defs):
     """Whatever instant the tick is evaluated at, the newest day is the UTC date minus the lag."""
-    with dg.instance_for_test() as instance:
-        schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
-        for hour in (0, 6, 23):
-            tick = dt.datetime(2024, 2, 1, hour, 59, tzinfo=dt.UTC)
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-            (request,) = schedule.evaluate_tick(context).run_requests
-            assert request.partition_key_range == dg.PartitionKeyRange("2024-01-26", "2024-01-30")
+    schedule = defs.resolve_schedule_def("open_meteo_history_schedule")
+    for hour in (0, 6, 23):
+        (request,) = evaluate(schedule, dt.datetime(2024, 2, 1, hour, 59, tzinfo=dt.UTC)).run_requests
+        assert request.partition_key_range == dg.PartitionKeyRange("2024-01-26", "2024-01-30")
 
 
 def test_forecast_schedule_ticks_every_six_hours(defs):
-    with dg.instance_for_test() as instance:
-        schedule = defs.resolve_schedule_def("open_meteo_forecast_schedule")
-        assert schedule.cron_schedule == "15 */6 * * *" and schedule.execution_timezone == "UTC"
-        assert schedule.job.name == "open_meteo_forecast_job"
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=dt.datetime(2024, 3, 1, 12, 15, tzinfo=dt.UTC)
-        )
-        (request,) = schedule.evaluate_tick(context).run_requests
-        assert request.partition_key is None  # unpartitioned snapshot: one run per tick
+    schedule = defs.resolve_schedule_def("open_meteo_forecast_schedule")
+    assert schedule.cron_schedule == "15 */6 * * *" and schedule.execution_timezone == "UTC"
+    assert schedule.job.name == "open_meteo_forecast_job"
+    (request,) = evaluate(schedule, dt.datetime(2024, 3, 1, 12, 15, tzinfo=dt.UTC)).run_requests
+    assert request.partition_key is None  # unpartitioned snapshot: one run per tick
 
 
 def test_next_ticks_are_the_documented_times(defs):
