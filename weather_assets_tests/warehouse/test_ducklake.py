@@ -82,15 +82,18 @@ def test_a_failed_write_leaves_the_previous_snapshot_and_rows(tmp_path):
 WRITER = textwrap.dedent(
     """
     import datetime as dt, sys
+    from pathlib import Path
     from weather_assets.settings import Settings
     from weather_assets.warehouse import ducklake, writer
     from weather_assets_tests.warehouse.test_ducklake import _replace_day
     con = ducklake.connect(Settings.from_env().lake)
     writer.ensure_tables(con)
     print("ready", flush=True)
-    for i in range(int(sys.argv[1])):
+    stop, i = Path(sys.argv[1]), 0
+    while not stop.exists() and i < 20_000:  # until the reader has what it needs (bounded all the same)
         _replace_day(con, dt.date(2024, 1, 1) + dt.timedelta(days=i % 10), rows=24, value=float(i))
-    print("done", flush=True)
+        i += 1
+    print("done", i, flush=True)
     """
 )
 
@@ -105,25 +108,33 @@ def _python(code: str, env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def test_readers_never_wait_while_a_writer_commits_partition_after_partition(tmp_path):
-    """A writer process replaces days 200 times; a reader polls all the while. Every read succeeds and
-    sees whole days only (a multiple of 24 rows): never a half-replaced day, never a lock error."""
+    """A writer process replaces days, commit after commit, until a reader has made 20 reads. Every read
+    succeeds while the writer runs and sees whole days only (a multiple of 24 rows): never a half-replaced
+    day, never a lock error; the reads saw the writer's commits land in between."""
     env = {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")}
-    proc = _python(WRITER, env, "200")
+    stop = tmp_path / "stop"
+    proc = _python(WRITER, env, str(stop))
     assert proc.stdout.readline().strip() == "ready"
     lake = lake_for(tmp_path)
-    reads, failures, counts = 0, [], set()
-    while proc.poll() is None:
-        try:
-            with ducklake.connect(lake, read_only=True) as con:
-                (count,) = con.execute("SELECT count(*) FROM observations").fetchall()[0]
-            counts.add(count)
-            reads += 1
-        except Exception as exc:  # any failure is what this test is about
-            failures.append(repr(exc))
-        time.sleep(0.01)
-    assert proc.wait() == 0 and proc.stdout.read().strip() == "done"
+    failures, counts, snapshots = [], set(), set()
+    try:
+        for _ in range(20):
+            assert proc.poll() is None, "the writer stopped before the reader was done"
+            try:
+                with ducklake.connect(lake, read_only=True) as con:
+                    (count,) = con.execute("SELECT count(*) FROM observations").fetchall()[0]
+                    snapshots.add(ducklake.current_snapshot(con))
+                counts.add(count)
+            except Exception as exc:  # any failure is what this test is about
+                failures.append(repr(exc))
+            time.sleep(0.01)
+    finally:
+        stop.touch()
+        assert proc.wait(timeout=60) == 0
+    (word, commits) = proc.stdout.read().split()
+    assert word == "done" and int(commits) > 0
     assert failures == []
-    assert reads >= 20, f"the reader only got {reads} reads in while the writer ran"
+    assert len(snapshots) >= 3, f"the reads saw only snapshots {snapshots}: they did not overlap the writes"
     assert counts <= {24 * n for n in range(11)}, counts
 
 
