@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -50,18 +51,39 @@ def settings(tmp_path) -> Settings:
 def dbt_manifest() -> Path:
     """`dbt parse` once per session if the install step has not produced the manifest yet."""
     manifest = REPO / "dbt_project" / "target" / "manifest.json"
-    if not manifest.exists():
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dbt"),
-                "parse",
-                "--quiet",
-                "--profiles-dir",
-                ".",
-                "--project-dir",
-                ".",
-            ],
-            cwd=REPO / "dbt_project",
-            check=True,
-        )
+    manifest.parent.mkdir(exist_ok=True)
+    # pytest-xdist's workers share the project's target/: one parses, the others wait for it.
+    with open(manifest.parent / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest.exists():
+            _dbt_parse()
     return manifest
+
+
+def _dbt_parse() -> None:
+    dbt = str(Path(sys.executable).parent / "dbt")
+    subprocess.run([dbt, "parse", "--quiet", "--profiles-dir", ".", "--project-dir", "."], cwd=REPO / "dbt_project",
+                   check=True)
+
+
+# The files that take a minute or more, first. pytest-xdist hands whole files to its workers (pyproject.toml:
+# `--dist loadfile --no-loadscope-reorder`) in collection order, so the long ones start at once and the
+# short ones fill in around them instead of one long file running alone at the end.
+LONG_FIRST = (
+    "integration/test_shared_lake.py",
+    "integration/test_dagster_dev.py",
+    "test_cli_faults.py",
+    "test_cli.py",
+    "defs/test_all_providers.py",
+    "defs/test_metrics.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.relative_to(here).as_posix()
+        return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: within a rank, pytest's own order
