@@ -13,7 +13,9 @@ It launches a backfill through `launchPartitionBackfill` while the history sched
 is evaluated by the server with `scheduleDryRun` and launched, as the daemon would), waits for every
 run, then reports runs, durations, "Could not set lock" occurrences, duplicate warehouse keys, and what a
 reader process polling `marts.daily_site_weather` and `observations` every 100 ms saw meanwhile (reads,
-failed reads, latency p50/p95).
+failed reads, latency p50/p95). `--maintain` then launches `lake_maintenance_job` (snapshot retention
+0 days) and reports the lake's files, bytes and snapshots before and after it, and whether every table
+answers the same (rows and a hash sum of its rows).
 """
 
 from __future__ import annotations
@@ -237,7 +239,16 @@ class DagsterDev:
         if result["error"] or not result["runRequests"]:
             raise GraphQLError(f"schedule {schedule} at {at}: {result}")
         (request,) = result["runRequests"]
-        tags = [*request["tags"], {"key": "dagster/schedule_name", "value": schedule}]
+        return self.launch_run(
+            request["jobName"] or HISTORY_JOB,
+            tags=[*request["tags"], {"key": "dagster/schedule_name", "value": schedule}],
+            run_config=yaml.safe_load(request["runConfigYaml"]) or {},
+            assets=assets,
+        )
+
+    def launch_run(self, job: str, *, tags: list[dict[str, str]] | None = None, run_config: dict | None = None,
+                   assets: list[list[str]] | None = None) -> str:
+        """Launch a run of `job` (only `assets` of it, if given), as the UI's Materialize/Launch does."""
         launched = self.graphql(
             """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
                  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
@@ -247,17 +258,28 @@ class DagsterDev:
                     "selector": {
                         "repositoryLocationName": LOCATION,
                         "repositoryName": REPOSITORY,
-                        "jobName": request["jobName"] or HISTORY_JOB,
+                        "jobName": job,
                         **({"assetSelection": [{"path": a} for a in assets]} if assets else {}),
                     },
-                    "runConfigData": yaml.safe_load(request["runConfigYaml"]) or {},
-                    "executionMetadata": {"tags": tags},
+                    "runConfigData": run_config or {},
+                    "executionMetadata": {"tags": tags or []},
                 }
             },
         )["launchRun"]
         if launched["__typename"] != "LaunchRunSuccess":
             raise GraphQLError(f"launchRun: {launched}")
         return launched["run"]["runId"]
+
+    def wait_for_runs(self, run_ids: list[str], timeout_s: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            mine = [r for r in self.runs() if r["runId"] in run_ids]
+            if len(mine) == len(run_ids) and all(r["status"] in TERMINAL for r in mine):
+                return mine
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dagster dev exited:\n{self.log()[-4000:]}")
+            time.sleep(1)
+        raise TimeoutError(f"runs {run_ids} not finished after {timeout_s} s")
 
     def future_ticks(self, schedule: str, limit: int = 3) -> list[float]:
         selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "scheduleName": schedule}
@@ -392,21 +414,54 @@ def warehouse_counts(lake: LakeConfig) -> dict[str, int]:
     }
 
 
+def lake_state(lake: LakeConfig) -> dict[str, Any]:
+    """Files, bytes and snapshots of the lake, and every table's answer: (rows, sum of a hash of each row)."""
+    with ducklake.connect(lake, read_only=True) as con:
+        stats = ducklake.storage_stats(con, lake)
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ? ORDER BY ALL",
+            [ducklake.LAKE],
+        ).fetchall()
+        answers = {
+            f"{schema}.{table}": con.execute(f'SELECT count(*), sum(hash(t)) FROM "{schema}"."{table}" t').fetchall()[0]
+            for schema, table in tables
+        }
+    return {"files": stats.stored_files, "bytes": stats.stored_bytes, "catalog_files": stats.catalog_files,
+            "snapshots": stats.snapshots, "answers": answers}
+
+
+def run_maintenance(dev: DagsterDev) -> dict[str, Any]:
+    """One run of lake_maintenance_job through the UI's launch path: the lake before and after it."""
+    before = lake_state(dev.lake)
+    (run,) = dev.wait_for_runs([dev.launch_run("lake_maintenance_job")], timeout_s=600)
+    after = lake_state(dev.lake)
+    return {
+        "status": run["status"],
+        "run_s": round(run["endTime"] - run["startTime"], 1) if run["endTime"] else None,
+        **{k: [before[k], after[k]] for k in ("files", "bytes", "catalog_files", "snapshots")},
+        "tables": len(after["answers"]),
+        "answers_identical": before["answers"] == after["answers"],
+    }
+
+
 def days(first: dt.date, count: int) -> list[str]:
     return [(first + dt.timedelta(days=i)).isoformat() for i in range(count)]
 
 
 def measure(partitions: int, mode: str, first: dt.date, schedule_at: dt.datetime, root: Path | None = None,
-            split: int = 1, now: bool = False) -> dict:
+            split: int = 1, now: bool = False, maintain: bool = False) -> dict:
     """Backfill `partitions` days from `first` (as `split` backfills launched at once, for more concurrent
-    runs) while the history schedule fires at `schedule_at`."""
+    runs) while the history schedule fires at `schedule_at`; `maintain`: then one lake maintenance run
+    (snapshot retention 0 days, so it expires every snapshot but the current one)."""
     root = root or Path(tempfile.mkdtemp(prefix="weather_assets_measure_"))
     started = time.monotonic()
     assets = None if mode == "job" else WAREHOUSE_PATH
     kind = "asset" if mode == "asset" else "job"
     all_days = days(first, partitions)
     size = -(-partitions // split)
-    with DagsterDev.running(root) as dev, polling_reader(dev.data_dir, *READER_QUERIES) as reads:
+    env = {"WEATHER_ASSETS_LAKE_SNAPSHOT_RETENTION_DAYS": "0"} if maintain else None
+    maintenance = None
+    with DagsterDev.running(root, env) as dev, polling_reader(dev.data_dir, *READER_QUERIES) as reads:
         ready_s = time.monotonic() - started
         backfill_ids = [
             dev.launch_backfill(all_days[i: i + size], mode=kind, assets=assets, now=now)
@@ -417,6 +472,8 @@ def measure(partitions: int, mode: str, first: dt.date, schedule_at: dt.datetime
         for backfill_id in backfill_ids:
             runs += [r for r in dev.wait_for(backfill_id, [schedule_run], timeout_s=3600) if r not in runs]
         elapsed_s = time.monotonic() - started - ready_s
+        if maintain:
+            maintenance = run_maintenance(dev)
     lock_errors = dev.lock_errors()
     durations = [r["endTime"] - r["startTime"] for r in runs if r["startTime"] and r["endTime"]]
     return {
@@ -434,6 +491,7 @@ def measure(partitions: int, mode: str, first: dt.date, schedule_at: dt.datetime
         "lock_errors": lock_errors,
         "reader": reads,
         "warehouse": warehouse_counts(dev.lake),
+        **({"maintenance": maintenance} if maintain else {}),
     }
 
 
@@ -454,14 +512,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=int, default=1, help="launch the range as this many backfills at once")
     parser.add_argument("--now", action="store_true", help="submit a job backfill's runs at once (no daemon wait)")
     parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--maintain", action="store_true",
+                        help="then run lake_maintenance_job (retention 0 days): files, bytes, snapshots before/after")
     args = parser.parse_args(argv)
-    report = measure(args.partitions, args.mode, args.first, args.schedule_at, args.root, args.split, args.now)
+    report = measure(args.partitions, args.mode, args.first, args.schedule_at, args.root, args.split, args.now,
+                     args.maintain)
     print(json.dumps(report, indent=2))
     ok = (
         not report["lock_errors"]
         and not report["reader"]["failed"]
         and report["warehouse"]["duplicate_rows"] == 0
         and set(report["runs_by_status"]) == {"SUCCESS"}
+        and (not args.maintain or (report["maintenance"]["status"] == "SUCCESS"
+                                   and report["maintenance"]["answers_identical"]))
     )
     return 0 if ok else 1
 
