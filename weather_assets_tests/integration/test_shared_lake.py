@@ -54,7 +54,8 @@ def _history(env: dict[str, str], first: str, last: str, *flags: str) -> subproc
     base = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_ASSETS_", "DAGSTER_HOME"))}
     run_env = {**base, "WEATHER_ASSETS_OFFLINE": "1", "WEATHER_ASSETS_PROVIDERS": "open_meteo", **env}
     done = subprocess.run(
-        [CLI, "history", "--start", first, "--end", last, *flags], env=run_env, capture_output=True, text=True, timeout=600
+        [CLI, "history", "--start", first, "--end", last, *flags],
+        env=run_env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done
