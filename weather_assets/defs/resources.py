@@ -95,15 +95,9 @@ class WarehouseResource(dg.ConfigurableResource):
             catalog=catalog_value(self.catalog), data_path=self.data_path, s3=s3, memory_limit=self.memory_limit
         )
 
-    @contextlib.contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = ducklake.connect(self.lake(), read_only=read_only)
-        try:
-            if not read_only:
-                writer.ensure_tables(con)
-            yield con
-        finally:
-            con.close()
+    def connect(self, *, read_only: bool = False) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A session on the lake (`writer.session`): a writer's has the warehouse tables created."""
+        return writer.session(self.lake(), read_only=read_only)
 
 
 class LiveHttp(dg.ConfigurableResource):

@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from weather_assets.sites.catalog import Site
+from weather_assets.warehouse import ducklake
 from weather_assets.window import Window
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,18 @@ def _refuse_duplicates(frame: pl.DataFrame, table: str, key: Sequence[str]) -> N
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(sql("create_tables"))
+
+
+@contextlib.contextmanager
+def session(config: ducklake.LakeConfig, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A session on the lake, closed at the end; a writer's has the warehouse tables created."""
+    con = ducklake.connect(config, read_only=read_only)
+    try:
+        if not read_only:
+            ensure_tables(con)
+        yield con
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ and the environment dbt needs to build in it."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -23,16 +22,11 @@ def _config(where: ducklake.LakeConfig | Settings) -> ducklake.LakeConfig:
     return where.lake_credentials() if isinstance(where, Settings) else where
 
 
-@contextlib.contextmanager
-def open_lake(where: ducklake.LakeConfig | Settings, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_lake(
+    where: ducklake.LakeConfig | Settings, *, read_only: bool = False
+) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
     """A session on the lake; a writer's has the warehouse tables created."""
-    con = ducklake.connect(_config(where), read_only=read_only)
-    try:
-        if not read_only:
-            writer.ensure_tables(con)
-        yield con
-    finally:
-        con.close()
+    return writer.session(_config(where), read_only=read_only)
 
 
 def query(where: ducklake.LakeConfig | Settings, sql: str) -> pl.DataFrame:
