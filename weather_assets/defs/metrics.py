@@ -44,6 +44,8 @@ from weather_assets.window import Window
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 DBT_WRAPPER = "weather-assets-dbt"  # pyproject's console script for weather_assets/dbt_child.py
 DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
+FORECAST_SKILL_UID = "model.weather_assets.forecast_skill"
+EMPTY_REASON_METADATA = "empty_because"
 CHART_METADATA_KEY = "weather_chart"
 CHART_DAYS = 28  # the latest four weeks of each site
 CHART_MAX_SITES = 12  # small multiples beyond this would be unreadable (and heavy) in the UI
@@ -114,10 +116,30 @@ def _row_counts(con: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any], uni
     return counts
 
 
+def forecast_skill_empty_reason(con: duckdb.DuckDBPyConnection) -> str:
+    """Why `marts.forecast_skill` has no rows: it pairs each forecast hour (lead >= 0) with the same source's
+    observation of that hour, so it needs forecasts, and observations of the hours they are valid for."""
+    forecasts, first_valid, last_valid = con.execute(
+        "select count(*), min(valid_at), max(valid_at) from forecasts where valid_at >= issued_at"
+    ).fetchall()[0]
+    if not forecasts:
+        return (
+            "No forecasts loaded yet: skill compares each forecast hour with the observation of that hour. "
+            "Materialize a forecast job (e.g. open_meteo_forecast_job) or let its schedule run, then load the "
+            "history of the days the forecasts are for."
+        )
+    (last_observed,) = con.execute("select max(observed_at) from observations").fetchall()[0]
+    return (
+        f"{forecasts:,} forecast hours are loaded (valid {first_valid} .. {last_valid} UTC), but none has an "
+        f"observation of its hour from the same source yet (observations end {last_observed or 'nowhere: none'} "
+        "UTC). They are scored once the history of those days is loaded."
+    )
+
+
 def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseResource) -> Iterator[Any]:
     """dagster-dbt's events with `dagster/row_count` on table models and the lake snapshot dbt's build left
     current (`lake_snapshot_id`, for time travel: `AT (VERSION => n)`), read after dbt exits, and the weather
-    chart on `marts/daily_site_weather` when dbt built it.
+    chart on `marts/daily_site_weather` when dbt built it, and on an empty `marts/forecast_skill` why it is empty.
 
     Not `.fetch_row_counts()`, which opens an in-process dbt adapter while dbt still runs. Here events are
     held until dbt has finished (its log still streams live), read in one short read-only session, then
@@ -142,10 +164,14 @@ def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseRes
             snapshot = dg.MetadataValue.int(ducklake.current_snapshot(con))
             for unique_id in built:
                 extra[unique_id][LAKE_SNAPSHOT_METADATA] = snapshot
-            for unique_id, count in _row_counts(con, invocation.manifest, built).items():
+            counts = _row_counts(con, invocation.manifest, built)
+            for unique_id, count in counts.items():
                 extra[unique_id]["dagster/row_count"] = dg.MetadataValue.int(count)
             if DAILY_WEATHER_UID in built:
                 extra[DAILY_WEATHER_UID].update(daily_weather_chart_metadata(con))
+            if counts.get(FORECAST_SKILL_UID) == 0:
+                reason = dg.MetadataValue.text(forecast_skill_empty_reason(con))
+                extra[FORECAST_SKILL_UID][EMPTY_REASON_METADATA] = reason
     except (duckdb.Error, ducklake.LakeError) as exc:  # metadata is a nicety: never fail a good dbt run over it
         dg.get_dagster_logger().warning(f"Could not read the dbt models' row counts from the lake: {exc}")
 

@@ -307,6 +307,32 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfil
     assert all(e.passed for e in evaluations)
 
 
+def test_an_empty_forecast_skill_says_why(backfill):
+    """No forecasts in this warehouse: the green materialization of an empty table says what is missing."""
+    (skill,) = [e for e in backfill.views.get_asset_materialization_events() if e.asset_key == SKILL]
+    metadata = skill.materialization.metadata
+    assert metadata["dagster/row_count"].value == 0
+    assert metadata[metrics.EMPTY_REASON_METADATA].value.startswith("No forecasts loaded yet")
+    assert "open_meteo_forecast_job" in metadata[metrics.EMPTY_REASON_METADATA].value
+
+
+def test_forecast_skill_without_observed_hours_says_where_observations_end(tmp_path):
+    settings = Settings.from_env({"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")})
+    with open_lake(settings) as con:
+        con.execute(
+            "insert into forecasts (site_id, source, issued_at, valid_at, ingestion_run_id, ingested_at) "
+            "select 'oslo', 'open-meteo', timestamp '2024-03-01', timestamp '2024-03-01' + to_hours(h), 'r', now() "
+            "from range(-2, 48) t(h)"
+        )
+        con.execute(
+            "insert into observations (site_id, source, observed_at, ingestion_run_id, ingested_at) "
+            "values ('oslo', 'open-meteo', timestamp '2024-02-29 23:00', 'r', now())"
+        )
+        reason = metrics.forecast_skill_empty_reason(con)
+    assert reason.startswith("48 forecast hours are loaded (valid 2024-03-01 00:00:00 .. 2024-03-02 23:00:00 UTC)")
+    assert "observations end 2024-02-29 23:00:00 UTC" in reason
+
+
 def test_the_daily_mart_materialization_carries_a_small_chart(backfill):
     materializations = backfill.result.get_asset_materialization_events()
     charts = {
