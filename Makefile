@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The project's Dagster instance: run history, schedules and the pool limits of dagster.yaml.
+# The project's Dagster instance: run history, schedules and the pool limits of deploy/dagster.yaml.
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests -type f 2>/dev/null) \
@@ -23,9 +23,9 @@ dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp deploy/dagster.yaml $@
 
 ## make run: load the last complete days for every catalog site from every enabled provider, raw -> marts
 run: install

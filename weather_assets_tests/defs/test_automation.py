@@ -205,6 +205,16 @@ def test_the_automation_sensor_covers_every_asset_and_runs_in_the_shipped_instan
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         # Every asset that can be materialized (a disabled provider's placeholder cannot).
         assert sensor.asset_selection.resolve(repo.asset_graph) == repo.asset_graph.materializable_asset_keys
-    shipped = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    shipped = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     assert shipped["auto_materialize"] == {"enabled": True, "use_sensors": True}
     assert shipped["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_make_dev_starts_without_a_stray_instance_config():
+    """`make dev` runs `dagster dev` from the repository root (it reads `.env` there) with DAGSTER_HOME set to
+    .dagster_home/: a dagster.yaml in the root would not be used, and dagster dev warns about it at every start.
+    The shipped one is deploy/dagster.yaml, which `make install` copies into DAGSTER_HOME."""
+    assert not (REPO / "dagster.yaml").exists() and not (REPO / "dagster.yml").exists()
+    makefile = (REPO / "Makefile").read_text()
+    assert "$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml" in makefile
+    assert "\tcp deploy/dagster.yaml $@" in makefile

@@ -1,7 +1,7 @@
 """Drive a real `dagster dev` (webserver + daemon) on 127.0.0.1 through GraphQL, for tests and measurements.
 
 `DagsterDev.running(root)` starts `dagster dev -w workspace.yaml` with a temporary DAGSTER_HOME that
-holds the shipped dagster.yaml (pool `duckdb_warehouse` limited to 1), offline mode and a temporary
+holds the shipped deploy/dagster.yaml (pool `duckdb_warehouse` limited to 1), offline mode and a temporary
 data directory. The child gets default SIGINT/SIGTERM handling back (a non-interactive shell leaves
 them ignored, docs/design.md §6) and its own process group, which is killed on exit.
 
@@ -108,7 +108,7 @@ class DagsterDev:
     def running(cls, root: Path, env: dict[str, str] | None = None, timeout_s: float = 120) -> Iterator[DagsterDev]:
         home = root / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
         (root / "data").mkdir(exist_ok=True)
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_ASSETS_", "DAGSTER_"))}
         child_env.update(

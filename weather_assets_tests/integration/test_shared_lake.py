@@ -42,7 +42,7 @@ def servers():
 
 def _instance_home(path: Path, storage_url: str | None) -> Path:
     """A DAGSTER_HOME with the shipped dagster.yaml, on `storage_url` (Postgres instance storage) if given."""
-    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    config = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     if storage_url:
         config["storage"] = {"postgres": {"postgres_url": storage_url}}
     path.mkdir(parents=True)
