@@ -33,7 +33,7 @@
       −42.379 + 2.04901523T + 10.14333127RH − 0.22475541T·RH − 0.00683783T² − 0.05481717RH²
       + 0.00122874T²RH + 0.00085282T·RH² − 0.00000199T²RH², minus ((13−RH)/4)·√((17−|T−95|)/17)
       when RH < 13 and 80 ≤ T ≤ 112, plus ((RH−85)/10)·((87−T)/5) when RH > 85 and 80 ≤ T ≤ 87.
-    Only for T ≥ 80 °F (26.7 °C), where the index is meant to be used; NULL below. -#}
+    Only for T ≥ 80 °F (26.67 °C, compared in °F), where the index is meant to be used; NULL below. -#}
 {% macro heat_index_c(t, rh) -%}
     {%- set tf = '(' ~ t ~ ' * 1.8 + 32.0)' -%}
     {%- set simple = '(0.5 * (' ~ tf ~ ' + 61.0 + (' ~ tf ~ ' - 68.0) * 1.2 + ' ~ rh ~ ' * 0.094))' -%}
