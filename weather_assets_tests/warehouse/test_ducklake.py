@@ -99,12 +99,25 @@ WRITER = textwrap.dedent(
 
 
 def _python(code: str, env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    """`code` in a child Python; its stderr goes to `<data dir>.stderr`, for `_child_failed`."""
+    stderr = open(f"{env['WEATHER_ASSETS_DATA_DIR']}.stderr", "w")  # noqa: SIM115 - the child writes it
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    finally:
+        stderr.close()
+
+
+def _child_failed(env: dict[str, str], proc: subprocess.Popen) -> str:
+    """What a child that said nothing left: its exit status and the end of its stderr."""
+    status = proc.wait(timeout=60)
+    tail = Path(f"{env['WEATHER_ASSETS_DATA_DIR']}.stderr").read_text()[-3000:]
+    return f"the child exited with {status}:\n{tail}"
 
 
 def test_readers_never_wait_while_a_writer_commits_partition_after_partition(tmp_path):
@@ -114,7 +127,7 @@ def test_readers_never_wait_while_a_writer_commits_partition_after_partition(tmp
     env = {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")}
     stop = tmp_path / "stop"
     proc = _python(WRITER, env, str(stop))
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stdout.readline().strip() == "ready", _child_failed(env, proc)
     lake = lake_for(tmp_path)
     failures, counts, snapshots = [], set(), set()
     try:
@@ -148,7 +161,7 @@ KILLED = textwrap.dedent(
     con.execute("DELETE FROM observations")
     con.execute(
         "INSERT INTO observations (site_id, source, observed_at, ingestion_run_id, ingested_at) "
-        "SELECT 'big', 'test', TIMESTAMP '2000-01-01' + to_seconds(i), 'run', now() FROM range(3000000) t(i)"
+        "SELECT 'big', 'test', TIMESTAMP '2000-01-01' + to_seconds(i), 'run', now() FROM range(300000) t(i)"
     )
     print("written", flush=True)
     import time; time.sleep(60)
@@ -162,8 +175,9 @@ def test_a_write_killed_before_it_commits_leaves_the_previous_snapshot_and_maint
         writer.ensure_tables(con)
         _replace_day(con, dt.date(2024, 1, 1))
         before = ducklake.current_snapshot(con)
-    proc = _python(KILLED, {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")})
-    assert proc.stdout.readline().strip() == "written"
+    env = {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data")}
+    proc = _python(KILLED, env)
+    assert proc.stdout.readline().strip() == "written", _child_failed(env, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with ducklake.connect(lake, read_only=True) as reader:
