@@ -129,10 +129,11 @@ def forecast_skill_empty_reason(con: duckdb.DuckDBPyConnection) -> str:
             "history of the days the forecasts are for."
         )
     (last_observed,) = con.execute("select max(observed_at) from observations").fetchall()[0]
+    observed = f"observations end {last_observed} UTC" if last_observed else "no observations are loaded"
     return (
         f"{forecasts:,} forecast hours are loaded (valid {first_valid} .. {last_valid} UTC), but none has an "
-        f"observation of its hour from the same source yet (observations end {last_observed or 'nowhere: none'} "
-        "UTC). They are scored once the history of those days is loaded."
+        f"observation of its hour from the same source yet ({observed}). They are scored once the history of "
+        "those days is loaded."
     )
 
 
