@@ -83,7 +83,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
 
     def rank(item: pytest.Item) -> int:
-        name = item.path.relative_to(here).as_posix()
+        name = item.path.relative_to(here).as_posix() if item.path.is_relative_to(here) else ""
         return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
 
     items.sort(key=rank)  # stable: within a rank, pytest's own order
