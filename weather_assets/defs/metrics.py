@@ -2,20 +2,16 @@
 
 Incremental models are one partitioned `@dbt_assets` given its UTC partition window as dbt vars
 (`Window.dbt_vars`); every other model is a second, unpartitioned `@dbt_assets`. Both write the
-warehouse, so both take its pool; dbt tests arrive as asset checks. A build of
-`marts/daily_site_weather` carries a chart of the latest weeks in its metadata. Importing this module
+warehouse, so both take its pool; dbt tests arrive as asset checks. Builds of some marts carry a picture of
+their data in their metadata (defs/charts.py). Importing this module
 needs no manifest: the assets are built in a cached factory after `dbt parse` has run.
 """
 
 # No `from __future__ import annotations`: Dagster reads the run-config class from the asset
 # function's live annotations, and a string "DbtConfig" does not resolve.
-import base64
-import datetime as dt
 import functools
 import importlib.metadata
-import io
 import json
-import math
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +24,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from packaging import version
 
 from weather_assets.dbt_project import dbt_project
+from weather_assets.defs import charts
 from weather_assets.defs.common import (
     LAKE_SNAPSHOT_METADATA,
     METRICS_GROUP,
@@ -43,14 +40,8 @@ from weather_assets.window import Window
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 DBT_WRAPPER = "weather-assets-dbt"  # pyproject's console script for weather_assets/dbt_child.py
-DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
 FORECAST_SKILL_UID = "model.weather_assets.forecast_skill"
 EMPTY_REASON_METADATA = "empty_because"
-CHART_METADATA_KEY = "weather_chart"
-CHART_DAYS = 28  # the latest four weeks of each site
-CHART_MAX_SITES = 12  # small multiples beyond this would be unreadable (and heavy) in the UI
-CHART_MAX_BYTES = 150_000
-CHART_DPI, CHART_MIN_DPI = 80, 40  # the chart's resolution, lowered (not below the minimum) to fit the cap
 
 
 class DbtConfig(dg.Config):
@@ -168,8 +159,9 @@ def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseRes
             counts = _row_counts(con, invocation.manifest, built)
             for unique_id, count in counts.items():
                 extra[unique_id]["dagster/row_count"] = dg.MetadataValue.int(count)
-            if DAILY_WEATHER_UID in built:
-                extra[DAILY_WEATHER_UID].update(daily_weather_chart_metadata(con))
+            for unique_id, draw in charts.BY_MODEL.items():
+                if unique_id in built:
+                    extra[unique_id].update(draw(con))
             if counts.get(FORECAST_SKILL_UID) == 0:
                 reason = dg.MetadataValue.text(forecast_skill_empty_reason(con))
                 extra[FORECAST_SKILL_UID][EMPTY_REASON_METADATA] = reason
@@ -187,140 +179,6 @@ def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseRes
         yield event
     if failure is not None:
         raise failure
-
-
-# --- the weather chart on marts/daily_site_weather ---------------------------------------------
-
-
-def chart_rows(con: duckdb.DuckDBPyConnection, days: int = CHART_DAYS) -> list[tuple]:
-    """(site_id, source, local_date, temperature_min_c, temperature_max_c, precipitation_total_mm)
-    of each site's latest `days` local days in `marts.daily_site_weather`, sorted."""
-    return con.execute(
-        f"""
-        with latest as (
-            select site_id, max(local_date) as last_date from marts.daily_site_weather group by site_id
-        )
-        select d.site_id, d.source, d.local_date, d.temperature_min_c, d.temperature_max_c,
-               d.precipitation_total_mm
-        from marts.daily_site_weather as d
-        inner join latest on d.site_id = latest.site_id
-        where d.local_date > latest.last_date - {int(days)}
-        order by d.site_id, d.source, d.local_date
-        """
-    ).fetchall()
-
-
-def _png(fig: Any, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
-def weather_figure(rows: list[tuple], *, max_sites: int = CHART_MAX_SITES) -> Any:
-    """Small multiples, one panel per site (at most `max_sites`, alphabetical): the daily
-    temperature band (min to max, one band per source) on the left axis and the daily
-    precipitation (mean of the sources that report it) as bars on the right axis.
-
-    matplotlib's object API on the Agg canvas: no pyplot, no global backend or figure state.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, DateFormatter
-    from matplotlib.figure import Figure
-
-    by_site: dict[str, dict[str, list[tuple]]] = {}
-    for site_id, source, *values in rows:
-        by_site.setdefault(site_id, {}).setdefault(source, []).append(tuple(values))
-    sites = sorted(by_site)[:max_sites]
-    sources = sorted({source for per_source in by_site.values() for source in per_source})
-    # Blue (C0) is the precipitation's; the sources' bands take the other default colours.
-    colours = {source: f"C{1 + i % 9}" for i, source in enumerate(sources)}
-
-    ncols = min(3, max(1, len(sites)))
-    nrows = max(1, math.ceil(len(sites) / ncols))
-    fig = Figure(figsize=(4.0 * ncols, 2.4 * nrows), dpi=CHART_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[len(sites) :]:
-        ax.set_visible(False)
-    rain_axes = []
-    for ax, site_id in zip(axes, sites, strict=False):
-        precipitation: dict[dt.date, list[float]] = {}
-        for source, values in sorted(by_site[site_id].items()):
-            days = [d for d, *_ in values]
-            t_min = [math.nan if v is None else v for _, v, _, _ in values]
-            t_max = [math.nan if v is None else v for _, _, v, _ in values]
-            ax.fill_between(days, t_min, t_max, color=colours[source], alpha=0.35, linewidth=0, label=source)
-            ax.plot(days, t_max, color=colours[source], linewidth=0.8)
-            ax.plot(days, t_min, color=colours[source], linewidth=0.8)
-            for d, _, _, p in values:
-                if p is not None:
-                    precipitation.setdefault(d, []).append(p)
-        rain = ax.twinx()
-        rain_axes.append(rain)
-        rain_days = sorted(precipitation)
-        rain_mm = [sum(precipitation[d]) / len(precipitation[d]) for d in rain_days]
-        rain.bar(rain_days, rain_mm, width=0.8, color="C0", alpha=0.5, label="precipitation (mm)")
-        # Bars in the lower part of the panel, under the temperature band; 5 mm at least.
-        rain.set_ylim(0, max([5.0, *rain_mm]) * 1.6)
-        rain.set_ylabel("mm", fontsize=7)
-        rain.tick_params(labelsize=7)
-        ax.set_zorder(rain.get_zorder() + 1)
-        ax.patch.set_visible(False)
-        ax.set_title(site_id, fontsize=9)
-        ax.set_ylabel("°C", fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=5))
-        ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
-        ax.grid(alpha=0.25, linewidth=0.5)
-    if sites:
-        handles: list[Any] = []
-        labels: list[str] = []
-        for ax in [*axes[: len(sites)], *rain_axes]:  # a source may be missing from the first site
-            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-                if label not in labels:
-                    handles.append(handle)
-                    labels.append(label)
-        fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)), fontsize=7, frameon=False)
-    return fig
-
-
-def weather_chart_markdown(rows: list[tuple], *, days: int = CHART_DAYS) -> str | None:
-    """The chart as Markdown with the PNG inline (`data:` URI, which the Dagster UI's Markdown
-    renderer allows for images), plus a caption; None when there is nothing to draw. Shrinks the
-    resolution until the PNG is under CHART_MAX_BYTES (at most CHART_MIN_DPI)."""
-    if not rows:
-        return None
-    fig = weather_figure(rows)
-    dpi = CHART_DPI
-    png = _png(fig, dpi)
-    while len(png) > CHART_MAX_BYTES and dpi > CHART_MIN_DPI:
-        # A PNG's bytes grow about with its pixels (dpi squared): aim 10 % under the cap, so one more
-        # draw usually does. Keep the layout the first draw computed (figure fractions hold at any
-        # resolution): the constrained-layout pass is about half of a draw (~0.8 s for 12 panels).
-        fig.set_layout_engine("none")
-        dpi = max(CHART_MIN_DPI, min(dpi - 1, int(dpi * math.sqrt(CHART_MAX_BYTES / len(png)) * 0.9)))
-        png = _png(fig, dpi)
-    n_sites = len({row[0] for row in rows})
-    shown = min(n_sites, CHART_MAX_SITES)
-    more = f" ({n_sites - shown} more not shown)" if n_sites > shown else ""
-    image = base64.b64encode(png).decode("ascii")
-    return (
-        f"![Daily temperature band and precipitation, latest {days} local days per site]"
-        f"(data:image/png;base64,{image})\n\n"
-        f"Latest {days} local days of {shown} site(s){more}. Band: daily min–max temperature per source "
-        "(°C, left axis); bars: daily precipitation, mean of the sources (mm, right axis)."
-    )
-
-
-def daily_weather_chart_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
-    """`{CHART_METADATA_KEY: md}` for the daily mart's materialization, or {} (logged) when the
-    chart cannot be drawn: a chart must never fail a good dbt run."""
-    try:
-        markdown = weather_chart_markdown(chart_rows(con))
-    except Exception as exc:  # matplotlib missing, the mart not built, ...
-        dg.get_dagster_logger().warning(f"Could not draw the daily weather chart: {exc!r}")
-        return {}
-    return {CHART_METADATA_KEY: dg.MetadataValue.md(markdown)} if markdown else {}
 
 
 def _manifest_path(project: DbtProject) -> Path:

@@ -3,19 +3,15 @@ checks, automation, the dbt arguments, the weather chart, and two real runs thro
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
-import re
-import struct
 
 import dagster as dg
-import duckdb
 import pytest
 
-from weather_assets.defs import metrics, resources
+from weather_assets.defs import charts, metrics, resources
 from weather_assets.defs.common import (
     METRICS_GROUP,
     WAREHOUSE_POOL,
@@ -25,6 +21,7 @@ from weather_assets.defs.common import (
 from weather_assets.settings import Settings
 from weather_assets.warehouse import ducklake
 from weather_assets.window import Window
+from weather_assets_tests.support.charts import chart_png, png_size
 from weather_assets_tests.support.lake import open_lake
 
 MART = dg.AssetKey(["marts", "daily_site_weather"])
@@ -44,6 +41,7 @@ WAREHOUSE_FORECASTS = dg.AssetKey(["warehouse", "forecasts"])
 WAREHOUSE_REJECTED = dg.AssetKey(["warehouse", "rejected_observations"])
 INCREMENTAL = {MART, ROLLING, COMPLETENESS, CONSENSUS, ANOMALIES}
 UNPARTITIONED = {STG_OBSERVATIONS, STG_SITES, STG_FORECASTS, STG_REJECTED, PHYSICS, SKILL}
+PICTURE_KEYS = {charts.CHART_METADATA_KEY, charts.COMPLETENESS_METADATA_KEY, charts.CONSENSUS_METADATA_KEY}
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 HUMIDITY_CHECK = "accepted_range_daily_site_weather_relative_humidity_mean_pct__100__0"
 CONSENSUS_RANGE_CHECKS = {
@@ -260,17 +258,6 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
     return Backfill(settings, defs, incremental, rest, views, result)
 
 
-def chart_png(markdown: str) -> bytes:
-    match = re.search(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
-    assert match, markdown[:200]
-    return base64.b64decode(match.group(1))
-
-
-def png_size(png: bytes) -> tuple[int, int]:
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", png[16:24])  # IHDR width, height
-
-
 def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfill):
     assert backfill.views.success
     assert {e.asset_key for e in backfill.views.get_asset_materialization_events()} == UNPARTITIONED
@@ -333,19 +320,25 @@ def test_forecast_skill_without_observed_hours_says_where_observations_end(tmp_p
     assert "(observations end 2024-02-29 23:00:00 UTC)" in reason
 
 
-def test_the_daily_mart_materialization_carries_a_small_chart(backfill):
+def test_mart_materializations_carry_their_pictures(backfill):
     materializations = backfill.result.get_asset_materialization_events()
-    charts = {
-        (e.asset_key, e.partition): e.materialization.metadata.get(metrics.CHART_METADATA_KEY) for e in materializations
+    pictures = {
+        (e.asset_key, e.partition): {k: v for k, v in e.materialization.metadata.items() if k in PICTURE_KEYS}
+        for e in materializations
     }
-    daily = [chart for (key, _), chart in charts.items() if key == MART]
+    daily = [p[charts.CHART_METADATA_KEY] for (key, _), p in pictures.items() if key == MART]
+    heat = [p[charts.COMPLETENESS_METADATA_KEY] for (key, _), p in pictures.items() if key == COMPLETENESS]
     assert len(daily) == 2 and all(isinstance(c, dg.MarkdownMetadataValue) for c in daily)
-    assert all(chart is None for (key, _), chart in charts.items() if key != MART)
+    assert len(heat) == 2 and all(isinstance(c, dg.MarkdownMetadataValue) for c in heat)
+    # One source: no hour with two sources, so no disagreement to draw on provider_consensus; no picture elsewhere.
+    assert all(not p for (key, _), p in pictures.items() if key not in {MART, COMPLETENESS})
     png = chart_png(daily[0].value)
-    assert len(png) < 150_000
+    assert len(png) < charts.CHART_MAX_BYTES
     width, height = png_size(png)
     assert 300 < width < 1200 and 100 < height < 1000  # two panels, side by side
-    assert "Latest 28 local days of 2 site(s)" in daily[0].value
+    # The backfill's window, 2024-01-15 .. 16 UTC, touches local days 14 .. 17 of the two sites.
+    assert "2 sites, local days 14 Jan 2024 to 17 Jan 2024: 4 days with data" in daily[0].value
+    assert "2 stations (site · source), local days 14 Jan 2024 to 17 Jan 2024: 4 days with data" in heat[0].value
 
 
 def test_every_model_column_is_documented_and_every_documented_column_exists(backfill, dbt_manifest):
@@ -394,52 +387,3 @@ def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(backfill, monke
 
 
 # --- the chart, without dbt ---------------------------------------------------------------------
-
-
-def chart_rows(n_sites: int, days: int = 28, sources: tuple[str, ...] = ("open-meteo", "nws")) -> list[tuple]:
-    first = dt.date(2024, 1, 1)
-    return [
-        (f"site_{s:02d}", source, first + dt.timedelta(days=d), -5.0 + d % 7, 5.0 + d % 5, None if d % 9 else 2.5)
-        for s in range(n_sites)
-        for source in sources
-        for d in range(days)
-    ]
-
-
-def test_the_chart_stays_small_for_many_sites_and_says_what_it_leaves_out():
-    markdown = metrics.weather_chart_markdown(chart_rows(n_sites=15))
-
-    png = chart_png(markdown)
-    assert len(png) < metrics.CHART_MAX_BYTES
-    width, height = png_size(png)
-    assert width < 1200 and height < 1200  # 3 columns x 4 rows of panels at most
-    assert "Latest 28 local days of 12 site(s) (3 more not shown)" in markdown
-
-
-def test_a_site_without_precipitation_or_temperatures_still_charts():
-    rows = [(site, "open-meteo", dt.date(2024, 1, 1) + dt.timedelta(days=d), t, t, None) for site, t in
-            (("dry", 1.0), ("blank", None)) for d in range(3)]  # fmt: skip
-
-    assert png_size(chart_png(metrics.weather_chart_markdown(rows)))[0] > 0
-
-
-def test_no_rows_no_chart_and_a_broken_warehouse_never_fails_the_run(tmp_path):
-    assert metrics.weather_chart_markdown([]) is None
-    with duckdb.connect() as con:  # no marts.daily_site_weather here
-        assert metrics.daily_weather_chart_metadata(con) == {}
-
-
-def test_chart_rows_are_each_sites_latest_weeks(tmp_path):
-    with duckdb.connect() as con:
-        con.execute("create schema marts")
-        con.execute(
-            "create table marts.daily_site_weather as select site_id, 'open-meteo' as source, d::date as local_date,"
-            " 1.0 as temperature_min_c, 2.0 as temperature_max_c, 0.5 as precipitation_total_mm"
-            " from (values ('a', date '2024-03-31'), ('b', date '2024-02-29')) as s(site_id, last_day),"
-            " generate_series(date '2024-01-01', last_day, interval 1 day) as g(d)"
-        )
-        rows = metrics.chart_rows(con, days=28)
-
-    by_site = {site: [r[2] for r in rows if r[0] == site] for site in ("a", "b")}
-    assert (min(by_site["a"]), max(by_site["a"]), len(by_site["a"])) == (dt.date(2024, 3, 4), dt.date(2024, 3, 31), 28)
-    assert (min(by_site["b"]), max(by_site["b"]), len(by_site["b"])) == (dt.date(2024, 2, 2), dt.date(2024, 2, 29), 28)

@@ -1,0 +1,329 @@
+"""Pictures of the marts' data, drawn after a dbt build into the build's metadata (defs/metrics.py): the UI shows
+them on the materialization (`[Show Markdown]`) and in the asset's metadata plots.
+
+- `marts/daily_site_weather`: each site's latest weeks, temperature band and precipitation (small multiples).
+- `marts/station_completeness`: a heat map of station (site · source) x local day, the share of expected hours
+  that arrived with data.
+- `marts/provider_consensus`: a heat map of site x UTC day, how far apart the sources' temperatures were.
+
+Each is a PNG inline in Markdown (a `data:` URI, which the UI's Markdown renderer allows for images), kept under
+CHART_MAX_BYTES, with a caption that says what is drawn from the rows drawn. A chart never fails a good build: one
+that cannot be drawn is logged and left out. matplotlib's object API on the Agg canvas: no pyplot, no global state.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import math
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
+COMPLETENESS_UID = "model.weather_assets.station_completeness"
+CONSENSUS_UID = "model.weather_assets.provider_consensus"
+CHART_METADATA_KEY = "weather_chart"
+COMPLETENESS_METADATA_KEY = "completeness_heat_map"
+CONSENSUS_METADATA_KEY = "disagreement_heat_map"
+CHART_DAYS = 28  # the latest four weeks of each site
+HEAT_MAP_DAYS = 60  # the latest two months
+CHART_MAX_SITES = 12  # small multiples beyond this would be unreadable (and heavy) in the UI
+HEAT_MAP_MAX_ROWS = 60  # rows of a heat map (stations, sites); more are named in the caption, not drawn
+CHART_MAX_BYTES = 150_000
+CHART_FONT_SIZE = 9  # points: 10 px at CHART_DPI (7 points, 8 px, was hard to read in the UI)
+CHART_DPI, CHART_MIN_DPI = 80, 40  # the chart's resolution, lowered (not below the minimum) to fit the cap
+# provider_consensus's measure and the spread (max - min of the sources, °C) the colour scale ends at.
+DISAGREEMENT_MEASURE, DISAGREEMENT_MAX_C = "temperature_c", 5.0
+
+
+def _png(fig: Any, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def fit_png(fig: Any) -> bytes:
+    """`fig` as a PNG under CHART_MAX_BYTES: the resolution is lowered until it fits (not below CHART_MIN_DPI)."""
+    dpi = CHART_DPI
+    png = _png(fig, dpi)
+    while len(png) > CHART_MAX_BYTES and dpi > CHART_MIN_DPI:
+        # A PNG's bytes grow about with its pixels (dpi squared): aim 10 % under the cap, so one more
+        # draw usually does. Keep the layout the first draw computed (figure fractions hold at any
+        # resolution): the constrained-layout pass is about half of a draw (~0.8 s for 12 panels).
+        fig.set_layout_engine("none")
+        dpi = max(CHART_MIN_DPI, min(dpi - 1, int(dpi * math.sqrt(CHART_MAX_BYTES / len(png)) * 0.9)))
+        png = _png(fig, dpi)
+    return png
+
+
+def png_markdown(png: bytes, *, alt: str, caption: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})\n\n{caption}"
+
+
+def _figure(width_in: float, height_in: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=CHART_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+# --- marts/daily_site_weather: the latest weeks of each site ------------------------------------------------
+
+
+def chart_rows(con: duckdb.DuckDBPyConnection, days: int = CHART_DAYS) -> list[tuple]:
+    """(site_id, source, local_date, temperature_min_c, temperature_max_c, precipitation_total_mm)
+    of each site's latest `days` local days in `marts.daily_site_weather`, sorted."""
+    return con.execute(
+        f"""
+        with latest as (
+            select site_id, max(local_date) as last_date from marts.daily_site_weather group by site_id
+        )
+        select d.site_id, d.source, d.local_date, d.temperature_min_c, d.temperature_max_c,
+               d.precipitation_total_mm
+        from marts.daily_site_weather as d
+        inner join latest on d.site_id = latest.site_id
+        where d.local_date > latest.last_date - {int(days)}
+        order by d.site_id, d.source, d.local_date
+        """
+    ).fetchall()
+
+
+def weather_figure(rows: list[tuple], *, max_sites: int = CHART_MAX_SITES) -> Any:
+    """Small multiples, one panel per site (at most `max_sites`, alphabetical): the daily
+    temperature band (min to max, one band per source) on the left axis and the daily
+    precipitation (mean of the sources that report it) as bars on the right axis."""
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+
+    by_site: dict[str, dict[str, list[tuple]]] = {}
+    for site_id, source, *values in rows:
+        by_site.setdefault(site_id, {}).setdefault(source, []).append(tuple(values))
+    sites = sorted(by_site)[:max_sites]
+    sources = sorted({source for per_source in by_site.values() for source in per_source})
+    # Blue (C0) is the precipitation's; the sources' bands take the other default colours.
+    colours = {source: f"C{1 + i % 9}" for i, source in enumerate(sources)}
+
+    ncols = min(3, max(1, len(sites)))
+    nrows = max(1, math.ceil(len(sites) / ncols))
+    fig = _figure(4.0 * ncols, 2.4 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(sites) :]:
+        ax.set_visible(False)
+    rain_axes = []
+    for ax, site_id in zip(axes, sites, strict=False):
+        precipitation: dict[dt.date, list[float]] = {}
+        for source, values in sorted(by_site[site_id].items()):
+            days = [d for d, *_ in values]
+            t_min = [math.nan if v is None else v for _, v, _, _ in values]
+            t_max = [math.nan if v is None else v for _, _, v, _ in values]
+            ax.fill_between(days, t_min, t_max, color=colours[source], alpha=0.35, linewidth=0, label=source)
+            ax.plot(days, t_max, color=colours[source], linewidth=0.8)
+            ax.plot(days, t_min, color=colours[source], linewidth=0.8)
+            for d, _, _, p in values:
+                if p is not None:
+                    precipitation.setdefault(d, []).append(p)
+        rain = ax.twinx()
+        rain_axes.append(rain)
+        rain_days = sorted(precipitation)
+        rain_mm = [sum(precipitation[d]) / len(precipitation[d]) for d in rain_days]
+        rain.bar(rain_days, rain_mm, width=0.8, color="C0", alpha=0.5, label="precipitation (mm)")
+        # Bars in the lower part of the panel, under the temperature band; 5 mm at least.
+        rain.set_ylim(0, max([5.0, *rain_mm]) * 1.6)
+        rain.set_ylabel("mm", fontsize=CHART_FONT_SIZE)
+        rain.tick_params(labelsize=CHART_FONT_SIZE)
+        ax.set_zorder(rain.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.set_title(site_id, fontsize=CHART_FONT_SIZE + 2)
+        ax.set_ylabel("°C", fontsize=CHART_FONT_SIZE)
+        ax.tick_params(labelsize=CHART_FONT_SIZE)
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=5))
+        ax.xaxis.set_major_formatter(DateFormatter("%d %b"))
+        ax.grid(alpha=0.25, linewidth=0.5)
+    if sites:
+        handles: list[Any] = []
+        labels: list[str] = []
+        for ax in [*axes[: len(sites)], *rain_axes]:  # a source may be missing from the first site
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                if label not in labels:
+                    handles.append(handle)
+                    labels.append(label)
+        fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)), fontsize=CHART_FONT_SIZE,
+                   frameon=False)
+    return fig
+
+
+def weather_chart_markdown(rows: list[tuple], *, days: int = CHART_DAYS) -> str | None:
+    """The chart as Markdown with the PNG inline, plus a caption; None when there is nothing to draw."""
+    if not rows:
+        return None
+    return png_markdown(
+        fit_png(weather_figure(rows)),
+        alt="Daily temperature band and precipitation per site",
+        caption=f"{chart_caption(rows, days=days)} Band: daily min–max temperature per source (°C, left axis); "
+        "bars: daily precipitation, mean of the sources (mm, right axis).",
+    )
+
+
+def chart_caption(rows: list[tuple], *, days: int = CHART_DAYS) -> str:
+    """What the chart shows, from the rows it draws: the sites (and those left out) and the local days that have
+    data, never more than exist."""
+    sites = sorted({row[0] for row in rows})
+    shown = sites[:CHART_MAX_SITES]
+    dates = sorted({row[2] for row in rows if row[0] in shown})
+    if len(shown) < len(sites):
+        left_out = sites[len(shown):]
+        names = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+        which = f"{len(shown)} of {len(sites)} sites (alphabetical; not shown: {names})"
+    else:
+        which = f"{len(sites)} site{'s' if len(sites) != 1 else ''}"
+    span = f"{dates[0]:%d %b %Y}" if len(dates) == 1 else f"{dates[0]:%d %b %Y} to {dates[-1]:%d %b %Y}"
+    return (
+        f"{which}, local days {span}: {len(dates)} day{'s' if len(dates) != 1 else ''} with data "
+        f"(each site's latest {days} at most)."
+    )
+
+
+def daily_weather_chart_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
+    return _drawn(CHART_METADATA_KEY, "the daily weather chart", lambda: weather_chart_markdown(chart_rows(con)))
+
+
+# --- heat maps: marts/station_completeness and marts/provider_consensus -------------------------------------
+
+
+HeatRow = tuple[str, dt.date, float | None]  # (row label, day, value)
+
+
+def heat_map_figure(rows: list[HeatRow], *, vmin: float, vmax: float, cmap: str, colour_label: str) -> Any:
+    """One row per label (alphabetical, at most HEAT_MAP_MAX_ROWS), one column per day from the first to the last
+    day of `rows`; a day without a value is left blank (light grey), never drawn as 0."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    labels = sorted({label for label, _, _ in rows})[:HEAT_MAP_MAX_ROWS]
+    first, last = min(day for _, day, _ in rows), max(day for _, day, _ in rows)
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    grid = np.full((len(labels), len(days)), np.nan)
+    index = {label: i for i, label in enumerate(labels)}
+    for label, day, value in rows:
+        if label in index and value is not None:
+            grid[index[label], (day - first).days] = value
+    fig = _figure(max(6.0, 2.5 + 0.14 * len(days)), max(3.0, 1.4 + 0.22 * len(labels)))
+    ax = fig.subplots()
+    palette = colormaps[cmap].with_extremes(bad="#e6e6e6")
+    image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap=palette, vmin=vmin, vmax=vmax)
+    ax.set_yticks(range(len(labels)), labels, fontsize=CHART_FONT_SIZE)
+    step = max(1, math.ceil(len(days) / 12))
+    ax.set_xticks(range(0, len(days), step), [f"{d:%d %b}" for d in days[::step]], fontsize=CHART_FONT_SIZE,
+                  rotation=45, ha="right")
+    colour_bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    colour_bar.set_label(colour_label, fontsize=CHART_FONT_SIZE)
+    colour_bar.ax.tick_params(labelsize=CHART_FONT_SIZE)
+    return fig
+
+
+def heat_map_caption(rows: list[HeatRow], *, what: str, days_of: str) -> str:
+    """The rows drawn (and any left out) and the days the data spans, from `rows` themselves."""
+    labels = sorted({label for label, _, _ in rows})
+    dates = sorted({day for label, day, value in rows if value is not None and label in labels[:HEAT_MAP_MAX_ROWS]})
+    shown = labels[:HEAT_MAP_MAX_ROWS]
+    if len(shown) < len(labels):
+        left_out = labels[len(shown):]
+        names = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+        which = f"{len(shown)} of {len(labels)} {what} (alphabetical; not shown: {names})"
+    else:
+        which = f"{len(labels)} {what}"
+    if not dates:
+        return f"{which}: no values to draw."
+    span = f"{dates[0]:%d %b %Y}" if len(dates) == 1 else f"{dates[0]:%d %b %Y} to {dates[-1]:%d %b %Y}"
+    return f"{which}, {days_of} {span}: {len(dates)} day{'s' if len(dates) != 1 else ''} with data."
+
+
+def completeness_rows(con: duckdb.DuckDBPyConnection, days: int = HEAT_MAP_DAYS) -> list[HeatRow]:
+    """(site · source, local_date, % of the expected hours received with data) over the latest `days` local days
+    of `marts.station_completeness`."""
+    return con.execute(
+        """
+        select site_id || ' · ' || source, local_date, 100.0 * hours_with_data / hours_expected
+        from marts.station_completeness
+        where local_date > (select max(local_date) from marts.station_completeness) - cast(? as integer)
+        order by all
+        """,
+        [days],
+    ).fetchall()
+
+
+def completeness_heat_map_markdown(rows: list[HeatRow]) -> str | None:
+    if not rows:
+        return None
+    fig = heat_map_figure(rows, vmin=0.0, vmax=100.0, cmap="RdYlGn", colour_label="hours with data, % of expected")
+    caption = heat_map_caption(rows, what="stations (site · source)", days_of="local days")
+    return png_markdown(
+        fit_png(fig),
+        alt="Station completeness: share of expected hours received with data, per station and local day",
+        caption=f"{caption} Colour: hours received with at least one measurement as a share of the day's expected "
+        "hours (23-25 on DST days); green is complete, red empty; grey: no row for that station and day.",
+    )
+
+
+def disagreement_rows(con: duckdb.DuckDBPyConnection, days: int = HEAT_MAP_DAYS) -> list[HeatRow]:
+    """(site, UTC day, mean spread of DISAGREEMENT_MEASURE over the day's hours that two sources or more reported)
+    over the latest `days` UTC days of `marts.provider_consensus`."""
+    return con.execute(
+        """
+        select site_id, cast(observed_at as date) as day, avg(spread)
+        from marts.provider_consensus
+        where measure = ? and n_sources >= 2
+          and cast(observed_at as date) > (select max(cast(observed_at as date)) from marts.provider_consensus
+                                           where measure = ? and n_sources >= 2) - cast(? as integer)
+        group by all
+        order by all
+        """,
+        [DISAGREEMENT_MEASURE, DISAGREEMENT_MEASURE, days],
+    ).fetchall()
+
+
+def disagreement_heat_map_markdown(rows: list[HeatRow]) -> str | None:
+    if not rows:
+        return None
+    fig = heat_map_figure(rows, vmin=0.0, vmax=DISAGREEMENT_MAX_C, cmap="magma_r",
+                          colour_label="spread between sources, °C")
+    caption = heat_map_caption(rows, what="sites", days_of="UTC days")
+    return png_markdown(
+        fit_png(fig),
+        alt="Source disagreement: mean spread of the sources' hourly temperatures, per site and UTC day",
+        caption=f"{caption} Colour: mean over the day's hours of max − min of the sources' temperatures, for hours "
+        f"that two sources or more reported (scale ends at {DISAGREEMENT_MAX_C:g} °C); grey: no such hour.",
+    )
+
+
+def _drawn(key: str, what: str, draw: Callable[[], str | None]) -> dict[str, dg.MetadataValue]:
+    """`{key: md}`, or {} (logged) when the picture cannot be drawn: a chart must never fail a good dbt run."""
+    try:
+        markdown = draw()
+    except Exception as exc:  # matplotlib missing, the mart not built, ...
+        dg.get_dagster_logger().warning(f"Could not draw {what}: {exc!r}")
+        return {}
+    return {key: dg.MetadataValue.md(markdown)} if markdown else {}
+
+
+def completeness_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
+    return _drawn(COMPLETENESS_METADATA_KEY, "the station completeness heat map",
+                  lambda: completeness_heat_map_markdown(completeness_rows(con)))
+
+
+def disagreement_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
+    return _drawn(CONSENSUS_METADATA_KEY, "the source disagreement heat map",
+                  lambda: disagreement_heat_map_markdown(disagreement_rows(con)))
+
+
+# The picture each model's build carries, by dbt unique id.
+BY_MODEL: dict[str, Callable[[duckdb.DuckDBPyConnection], dict[str, dg.MetadataValue]]] = {
+    DAILY_WEATHER_UID: daily_weather_chart_metadata,
+    COMPLETENESS_UID: completeness_metadata,
+    CONSENSUS_UID: disagreement_metadata,
+}
