@@ -2,11 +2,16 @@
 
 Both run each enabled provider's history job (or the one `--provider` names) in-process as ONE run
 over the partition range, against the project's Dagster instance (DAGSTER_HOME), so the runs and
-their metadata show up in `make dev`. Providers run one after the other and independently: one that
-is down or unreachable fails its own run, the others still load.
+their metadata show up in `make dev` (Runs, the job's Runs tab, the assets; not the Overview timeline).
+Providers run one after the other and independently: one that is down or unreachable fails its own run,
+the others still load.
 
-Exit status: 0 every provider loaded; 1 a provider failed or could not be reached (each named on its
-own line; the others loaded); 2 nothing was run: a bad setting, site catalog or argument.
+A provider that cannot serve part of a `history` range (NWS keeps about 7 days) loads the days it can and says
+which it skipped and why; one that can serve none of it fails alone.
+
+Exit status: 0 every provider loaded (some perhaps only the days it serves); 1 a provider failed, could not be
+reached or could serve none of the range (each named on its own line; the others loaded); 2 nothing was run: a
+bad setting, site catalog or argument.
 """
 
 from __future__ import annotations
@@ -62,6 +67,21 @@ def recent_window(settings: Settings, provider: str, days: int) -> Window | None
     return Window.trailing(newest, days, settings.start_date)
 
 
+def served_part(settings: Settings, provider: str, window: Window) -> tuple[Window | None, str | None]:
+    """The part of `window` the provider can serve, and what is left out and why (None: all of it is served).
+
+    A provider that keeps only its latest days (NWS: about 7) cannot serve older ones; the asset refuses a window
+    that reaches back further (a UI backfill says so), while a command-line range loads the days it can."""
+    max_age = PROVIDERS[provider].history.max_age_days
+    now = RECORDED_CLOCK if settings.offline else dt.datetime.now(dt.UTC)
+    if max_age is None or window.first >= (oldest := now.date() - dt.timedelta(days=max_age)):
+        return window, None
+    why = f"the provider keeps only about {max_age} days of history (the oldest day it serves now is {oldest})"
+    if window.last < oldest:
+        return None, f"nothing of {window} can be loaded: {why}"
+    return Window(oldest, window.last), f"skipped {Window(window.first, oldest - dt.timedelta(days=1))}: {why}"
+
+
 def run_history(
     settings: Settings, provider: str, window: Window, log_file: Path, verbose: bool = False, marts: bool = True
 ) -> dg.ExecuteInProcessResult:
@@ -77,7 +97,8 @@ def run_history(
     if not settings.offline:
         preflight(settings.endpoint_url(spec, spec.history))
     job = build_defs(settings).resolve_job_def(history_job_name(spec))
-    request = range_request(job.name, window, run_key="cli", tags=this_process_tags())
+    tags = {**this_process_tags(), REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
+    request = range_request(job.name, window, run_key="cli", tags=tags)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     for run_id in fail_abandoned_runs(instance, job.name):
         print(f"weather-assets: {provider}: marked run {run_id} FAILED: its process is gone", file=sys.stderr)
@@ -117,6 +138,15 @@ def _process_start(pid: int) -> str | None:
 
 def this_process_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), STARTED_TAG: _process_start(os.getpid()) or ""}
+
+
+# The UI lists a job's runs (the job's Runs tab, its latest run) by this tag, "<repository>@<code location>", which it
+# sets on the runs it launches; a run executed in-process carries it only if given. The repository is the one
+# `Definitions` makes, the code location workspace.yaml's (test_cli.py holds both to it). The Overview timeline
+# places only runs launched through the code location (the UI or the daemon), so CLI runs are not on it.
+CODE_LOCATION = "weather_assets"
+REPOSITORY_LABEL_TAG = ".dagster/repository"
+REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
 
 
 def fail_abandoned_runs(instance: dg.DagsterInstance, job_name: str) -> list[str]:
@@ -249,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     print(f"weather-assets: every event and dbt line goes to {log_file}", file=sys.stderr)
     failed, unreachable = [], []
-    for provider, window in windows.items():
+    for provider, asked in list(windows.items()):
+        window, note = served_part(settings, provider, asked)
+        if note is not None:
+            print(f"weather-assets: {provider}: {note}", file=sys.stderr)
+        if window is None:
+            failed.append(provider)
+            continue
+        windows[provider] = window
         print(f"weather-assets: {provider}: loading {window.first} .. {window.last}", file=sys.stderr)
         try:
             result = run_history(settings, provider, window, log_file, args.verbose, args.marts)

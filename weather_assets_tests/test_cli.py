@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from weather_assets import cli
 from weather_assets.offline.open_meteo import OpenMeteoReplay
 from weather_assets.offline.server import LocalServer, closed_port_url
+from weather_assets.settings import Settings
+from weather_assets_tests.support.lake import open_lake
 
 
 def test_history_loads_each_provider_and_an_unreachable_one_fails_alone(monkeypatch, tmp_path, capsys, dbt_manifest):
@@ -120,9 +124,21 @@ def test_a_killed_cli_run_takes_dbt_with_it_and_the_next_run_marks_it_failed(tmp
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.STARTED and run.tags[cli.PID_TAG] == str(proc.pid)
+        # What the UI asks for to list the job's runs (its Runs tab) finds the CLI's run.
+        ui_filter = dg.RunsFilter(job_name=run.job_name, tags={".dagster/repository": "__repository__@weather_assets"})
+        assert [r.run_id for r in instance.get_runs(filters=ui_filter)] == [run.run_id]
         assert cli.fail_abandoned_runs(instance, run.job_name) == [run.run_id]
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
         assert cli.fail_abandoned_runs(instance, run.job_name) == []  # once
+
+
+def test_cli_runs_carry_the_repository_label_of_the_code_location_the_ui_loads():
+    """The label the UI filters a job's runs by: `Definitions`' repository at workspace.yaml's code location."""
+    from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+
+    workspace = yaml.safe_load((Path(__file__).parents[1] / "workspace.yaml").read_text())
+    (location,) = [entry["python_module"]["location_name"] for entry in workspace["load_from"]]
+    assert cli.REPOSITORY_LABEL == f"{SINGLETON_REPOSITORY_NAME}@{location}"
 
 
 def test_a_run_whose_process_still_runs_and_runs_of_other_hosts_are_left_alone(tmp_path):
@@ -207,3 +223,45 @@ def test_no_marts_stops_at_the_warehouse_tables(monkeypatch, tmp_path, capsys, d
     summary = " ".join(out.split())
     assert "observations open-meteo 360 rows" in summary
     assert "daily_site_weather not built yet: marts.daily_site_weather" in summary
+
+
+def _offline(monkeypatch, tmp_path, providers: str) -> None:
+    for name, value in {
+        "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+        "WEATHER_ASSETS_START_DATE": "2024-03-01",
+        "WEATHER_ASSETS_PROVIDERS": providers,
+        "WEATHER_ASSETS_OFFLINE": "1",  # the recordings' clock: 2024-03-24 06:00 UTC
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def test_a_range_nws_serves_in_part_loads_the_days_it_serves_and_says_which_it_skipped(monkeypatch, tmp_path, capsys):
+    _offline(monkeypatch, tmp_path, "nws")
+
+    code = cli.main(["history", "--start", "2024-03-10", "--end", "2024-03-20", "--no-marts"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert (
+        "nws: skipped 2024-03-10 .. 2024-03-16: the provider keeps only about 7 days of history (the oldest day it "
+        "serves now is 2024-03-17)" in err
+    )
+    assert "nws: loading 2024-03-17 .. 2024-03-20" in err
+    with open_lake(Settings.from_env(), read_only=True) as con:
+        first, last = con.execute("select min(observed_at), max(observed_at) from observations").fetchall()[0]
+    assert (first.date(), last.date()) == (dt.date(2024, 3, 17), dt.date(2024, 3, 20))
+    assert "FAILED" not in err
+
+
+def test_a_range_nws_cannot_serve_at_all_fails_nws_alone(monkeypatch, tmp_path, capsys):
+    _offline(monkeypatch, tmp_path, "nws,open_meteo")
+
+    code = cli.main(["history", "--start", "2024-03-04", "--end", "2024-03-05", "--no-marts"])
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "nws: nothing of 2024-03-04 .. 2024-03-05 can be loaded: the provider keeps only about 7 days" in err
+    assert "nws: loading" not in err and "open_meteo: loading 2024-03-04 .. 2024-03-05" in err
+    assert "FAILED: nws (the other providers loaded)" in err
+    assert "observations open-meteo 720 rows, 15 sites, 2 days" in " ".join(out.split())
