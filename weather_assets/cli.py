@@ -3,8 +3,9 @@
 Both run each enabled provider's history job (or the one `--provider` names) in-process as ONE run
 over the partition range, against the project's Dagster instance (DAGSTER_HOME), so the runs and
 their metadata show up in `make dev` (Runs, the job's Runs tab, the assets; not the Overview timeline).
-Providers run one after the other and independently: one that is down or unreachable fails its own run,
-the others still load.
+`run` first takes a forecast snapshot from each enabled provider that forecasts (its forecast job), so the
+history runs' dbt build scores forecasts too. Providers run one after the other and independently: one that is
+down or unreachable fails its own run, the others still load.
 
 A provider that cannot serve part of a `history` range (NWS keeps about 7 days) loads the days it can and says
 which it skipped and why; one that can serve none of it fails alone.
@@ -23,6 +24,7 @@ import os
 import socket
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +32,8 @@ import dagster as dg
 import duckdb
 
 from weather_assets import cli_output, lake_cli
-from weather_assets.defs.automation import history_job_name, range_request
+from weather_assets.defs.automation import forecast_job_name, history_job_name, range_request
+from weather_assets.defs.common import FORECAST
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
@@ -97,22 +100,46 @@ def run_history(
     if not settings.offline:
         preflight(settings.endpoint_url(spec, spec.history))
     job = build_defs(settings).resolve_job_def(history_job_name(spec))
-    tags = {**this_process_tags(), REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
-    request = range_request(job.name, window, run_key="cli", tags=tags)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    for run_id in fail_abandoned_runs(instance, job.name):
-        print(f"weather-assets: {provider}: marked run {run_id} FAILED: its process is gone", file=sys.stderr)
+    request = range_request(job.name, window, run_key="cli")
     selection = (
         None if marts else [key for key in job.asset_layer.executable_asset_keys if key.path[0] not in DBT_LAYERS]
     )
     steps = [n for n in job.graph.node_dict if marts or not n.startswith("dbt_")]
     progress = cli_output.Progress(provider, steps, sys.stderr)
+    return _execute(job, progress, log_file, verbose, request.tags, selection)
+
+
+def run_forecast(settings: Settings, provider: str, log_file: Path, verbose: bool = False) -> dg.ExecuteInProcessResult:
+    """One run of the provider's forecast job (pull a forecast snapshot, validate it, add it to `forecasts`),
+    reported on one line."""
+    from weather_assets.definitions import build_defs
+
+    spec = PROVIDERS[provider]
+    if not settings.offline:
+        preflight(settings.endpoint_url(spec, spec.forecast))
+    job = build_defs(settings).resolve_job_def(forecast_job_name(spec))
+    progress = cli_output.Progress(provider, job.graph.node_dict, sys.stderr, label=FORECAST)
+    return _execute(job, progress, log_file, verbose, {}, None)
+
+
+def _execute(
+    job: dg.JobDefinition,
+    progress: cli_output.Progress,
+    log_file: Path,
+    verbose: bool,
+    tags: Mapping[str, str],
+    selection: list[dg.AssetKey] | None,
+) -> dg.ExecuteInProcessResult:
+    """`job` in this process on the project's instance, with the CLI's loggers and tags."""
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    for run_id in fail_abandoned_runs(instance, job.name):
+        print(f"weather-assets: {progress.provider}: marked run {run_id} FAILED: its process is gone", file=sys.stderr)
     job = job.with_logger_defs(cli_output.run_loggers(progress, log_file, verbose))
     # dagster-dbt echoes dbt's own lines to stdout: into the log file with the rest, unless --verbose.
     with open(log_file, "a", encoding="utf-8") as sink, contextlib.redirect_stdout(sys.stdout if verbose else sink):
         return job.execute_in_process(
             instance=instance,
-            tags=request.tags,
+            tags={**tags, **this_process_tags(), REPOSITORY_LABEL_TAG: REPOSITORY_LABEL},
             run_config=cli_output.RUN_CONFIG,
             asset_selection=selection,
             raise_on_error=False,
@@ -174,6 +201,7 @@ def summary(settings: Settings, window: Window) -> str:
         per_source = con.execute(writer.sql("summarize_observations_by_source"), params).fetchall()
         daily = con.execute(writer.sql("summarize_daily_observations_by_source"), params).fetchall()
         rejects, daily_rejects = con.execute(writer.sql("count_rejected_rows"), params).fetchall()[0]
+        forecasts = con.execute(writer.sql("summarize_forecasts_by_source")).fetchall()
         try:
             mart = f"{con.execute(writer.sql('count_daily_site_weather')).fetchall()[0][0]:,} rows in"
         except duckdb.CatalogException:  # only --no-marts loads so far
@@ -192,6 +220,10 @@ def summary(settings: Settings, window: Window) -> str:
     lines += [
         f"  daily_observations {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
         for source, rows, sites, days in daily
+    ]
+    lines += [
+        f"  forecasts          {source:<14} {rows:>8,} rows, {sites} sites, newest issued {issued:%Y-%m-%d %H:%M} UTC"
+        for source, rows, sites, issued in forecasts
     ]
     lines += [
         f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily rows "
@@ -279,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     print(f"weather-assets: every event and dbt line goes to {log_file}", file=sys.stderr)
     failed, unreachable = [], []
+    if args.command == "run":  # before the histories: their dbt build scores the forecasts (marts.forecast_skill)
+        failed += load_forecasts(settings, args.provider, log_file, args.verbose)
     for provider, asked in list(windows.items()):
         window, note = served_part(settings, provider, asked)
         if note is not None:
@@ -308,6 +342,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def load_forecasts(settings: Settings, only: str | None, log_file: Path, verbose: bool) -> list[str]:
+    """A forecast snapshot from each enabled provider that forecasts (or `only` that one), so a first `make run`
+    fills the forecast path as well: `forecasts`, then `marts.forecast_skill` in the history runs that follow.
+    Returns what failed, e.g. ["nws forecast"]; the other providers still load."""
+    failed = []
+    for provider in [only] if only else settings.providers:
+        if PROVIDERS[provider].forecast is None:
+            continue
+        try:
+            result = run_forecast(settings, provider, log_file, verbose)
+        except (SettingsError, Unreachable) as exc:
+            print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
+            failed.append(f"{provider} {FORECAST}")
+            continue
+        if not result.success:
+            failed.append(f"{provider} {FORECAST}")
+            for line in _failure_lines(provider, result):
+                print(line, file=sys.stderr)
+    return failed
 
 
 def _windows(settings: Settings, args: argparse.Namespace) -> dict[str, Window]:

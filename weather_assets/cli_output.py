@@ -60,11 +60,12 @@ class _Phase:
 
 
 class Progress(logging.Handler):
-    """Turns a run's Dagster events into phase lines (and a bar on a terminal) for one provider."""
+    """Turns a run's Dagster events into phase lines (and a bar on a terminal) for one provider; with a `label`
+    (a forecast snapshot's run), one line for the whole run instead."""
 
-    def __init__(self, provider: str, steps: Iterable[str], stream: IO[str]):
+    def __init__(self, provider: str, steps: Iterable[str], stream: IO[str], label: str | None = None):
         super().__init__(logging.DEBUG)
-        self.provider, self.stream = provider, stream
+        self.provider, self.stream, self.label = provider, stream, label
         self.tty = stream.isatty()
         self.phases: dict[str, _Phase] = {}
         for step in steps:
@@ -108,24 +109,41 @@ class Progress(logging.Handler):
         elif name == "dbt":
             phase.models += 1
         elif name == "validate" or step.endswith(("__observations", "__daily_observations", "__forecasts")):
-            phase.rows += int(value.get("dagster/row_count", 0))
+            # A snapshot table's row count is the whole table's; what this run wrote is `rows_loaded` (by source).
+            loaded = value.get("rows_loaded")
+            phase.rows += sum(loaded.values()) if isinstance(loaded, dict) else int(value.get("dagster/row_count", 0))
             phase.rejected += int(value.get("rejected", 0))
 
     def _report(self) -> None:
         done = sum(len(p.done) for p in self.phases.values())
-        for name in PHASES:
+        if self.label is not None and done == self.total:
+            self._write(self._clear() + self._run_line() + "\n")
+            return
+        for name in PHASES if self.label is None else ():
             phase = self.phases.get(name)
             if phase is None or name in self.printed or not phase.steps <= phase.done:
                 continue
             self.printed.add(name)
             status = "FAILED " if phase.failed else ""
             line = f"  {self.provider:<14} {name:<9} {status}{phase.figures(name):<44} {phase.seconds:6.1f} s"
-            self._write(("\r\x1b[K" if self.tty else "") + line + "\n")
+            self._write(self._clear() + line + "\n")
         if self.tty and done < self.total:
             filled = round(20 * done / max(self.total, 1))
             self._write(
                 f"\r\x1b[K  {self.provider:<14} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} steps"
             )
+
+    def _run_line(self) -> str:
+        """The whole run on one line: each phase's figures, then the time of all of them."""
+        phases = [(name, self.phases[name]) for name in PHASES if name in self.phases]
+        status = "FAILED " if any(phase.failed for _, phase in phases) else ""
+        figures = "; ".join(phase.figures(name) for name, phase in phases)
+        seconds = sum(phase.seconds for _, phase in phases)
+        return f"  {self.provider:<14} {self.label:<9} {status}{figures}  {seconds:.1f} s"
+
+    def _clear(self) -> str:
+        """Back to the start of the line, erasing the progress bar (a terminal only)."""
+        return "\r\x1b[K" if self.tty else ""
 
     def _write(self, text: str) -> None:
         self.stream.write(text)

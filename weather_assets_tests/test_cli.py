@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -265,3 +266,29 @@ def test_a_range_nws_cannot_serve_at_all_fails_nws_alone(monkeypatch, tmp_path, 
     assert "nws: loading" not in err and "open_meteo: loading 2024-03-04 .. 2024-03-05" in err
     assert "FAILED: nws (the other providers loaded)" in err
     assert "observations open-meteo 720 rows, 15 sites, 2 days" in " ".join(out.split())
+
+
+def test_run_takes_a_forecast_snapshot_first_so_the_forecast_path_runs(monkeypatch, tmp_path, capsys, dbt_manifest):
+    """A newcomer's `make run` fills `forecasts` and builds marts.forecast_skill, which says why it is empty: the
+    recorded forecasts start at the recording's clock, after the newest complete day of observations."""
+    _offline(monkeypatch, tmp_path, "open_meteo,seven_timer")  # 7Timer forecasts only: no history run
+
+    code = cli.main(["run", "--days", "2"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.split()[1:2] == ["forecast"]]
+    assert [line.split()[0] for line in lines] == ["open_meteo", "seven_timer"]
+    for line in lines:  # what this snapshot wrote, not the whole table's rows
+        valid, written = re.search(r"([\d,]+) rows valid, 0 quarantined; ([\d,]+) rows written", line).groups()
+        assert valid == written, line
+    assert "1 request(s)" in lines[0]
+    assert err.index("open_meteo     forecast") < err.index("open_meteo: loading")
+    summary = " ".join(out.split())
+    assert re.search(r"forecasts open-meteo [\d,]+ rows, 15 sites, newest issued 2024-03-24 06:00 UTC", summary)
+    assert re.search(r"forecasts 7timer [\d,]+ rows, 15 sites", summary)
+    with open_lake(Settings.from_env(), read_only=True) as con:
+        (forecasts,) = con.execute("select count(*) from forecasts where source = 'open-meteo'").fetchall()[0]
+        skill = con.execute("select count(*) from marts.forecast_skill").fetchall()[0][0]
+    assert forecasts > 0 and f"{forecasts:,} rows" in summary
+    assert skill == 0  # no forecast hour is observed yet in the recordings; the asset's metadata says so

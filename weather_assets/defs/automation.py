@@ -50,6 +50,10 @@ def history_job_name(spec: ProviderSpec) -> str:
     return f"{spec.name}_history_job"
 
 
+def forecast_job_name(spec: ProviderSpec) -> str:
+    return f"{spec.name}_{FORECAST}_job"
+
+
 def history_window(spec: ProviderSpec, tick: dt.datetime, first_partition: dt.date, repull_days: int) -> Window | None:
     """The partition days a tick at `tick` loads: the newest complete day and the days before it."""
     return Window.trailing(newest_complete_day(tick, spec.history.lag_days), repull_days, first_partition)
