@@ -24,6 +24,10 @@ from weather_assets.settings import Settings
 
 def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
+        # Every run the code location starts without a job of ours (the UI's Materialize, a backfill of selected
+        # assets, declarative automation) runs its steps in the run's process, as our jobs do (automation.py
+        # EXECUTOR): one Python process per step cost ~8 s each; the writers are serialized by the pool anyway.
+        dg.Definitions(executor=automation.EXECUTOR),
         resources.build_defs(settings),
         ingest.build_defs(settings),
         snapshots.build_defs(settings),

@@ -66,6 +66,12 @@ def test_asset_graph_matches_the_snapshot(defs):
     assert current == json.loads(SNAPSHOT.read_text())
 
 
+def test_runs_started_without_a_job_of_ours_run_in_process(defs):
+    """The UI's Materialize and declarative automation use the code location's implicit asset job."""
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
+    assert {job.executor_def for job in defs.resolve_all_job_defs()} == {dg.in_process_executor}
+
+
 def test_layers_are_groups_and_every_warehouse_writer_shares_the_pool(defs):
     g = graph(defs)["assets"]
     assert g["raw/open_meteo"]["group"] == "raw"
