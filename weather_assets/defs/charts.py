@@ -169,23 +169,29 @@ def weather_chart_markdown(rows: list[tuple], *, days: int = CHART_DAYS) -> str 
     )
 
 
+def _which(labels: list[str], limit: int, one: str, many: str) -> tuple[list[str], str]:
+    """The first `limit` of the sorted `labels` (what a picture draws) and how a caption names them: a count, and
+    the ones left out by name (the first five)."""
+    shown = labels[:limit]
+    if len(shown) == len(labels):
+        return shown, f"{len(labels)} {one if len(labels) == 1 else many}"
+    left_out = labels[limit:]
+    names = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+    return shown, f"{len(shown)} of {len(labels)} {many} (alphabetical; not shown: {names})"
+
+
+def _days_with_data(dates: list[dt.date]) -> str:
+    """`dates` (sorted, not empty) as a caption's span: "01 Jan 2024 to 09 Jan 2024: 9 days with data"."""
+    span = f"{dates[0]:%d %b %Y}" if len(dates) == 1 else f"{dates[0]:%d %b %Y} to {dates[-1]:%d %b %Y}"
+    return f"{span}: {len(dates)} day{'s' if len(dates) != 1 else ''} with data"
+
+
 def chart_caption(rows: list[tuple], *, days: int = CHART_DAYS) -> str:
     """What the chart shows, from the rows it draws: the sites (and those left out) and the local days that have
     data, never more than exist."""
-    sites = sorted({row[0] for row in rows})
-    shown = sites[:CHART_MAX_SITES]
+    shown, which = _which(sorted({row[0] for row in rows}), CHART_MAX_SITES, "site", "sites")
     dates = sorted({row[2] for row in rows if row[0] in shown})
-    if len(shown) < len(sites):
-        left_out = sites[len(shown):]
-        names = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
-        which = f"{len(shown)} of {len(sites)} sites (alphabetical; not shown: {names})"
-    else:
-        which = f"{len(sites)} site{'s' if len(sites) != 1 else ''}"
-    span = f"{dates[0]:%d %b %Y}" if len(dates) == 1 else f"{dates[0]:%d %b %Y} to {dates[-1]:%d %b %Y}"
-    return (
-        f"{which}, local days {span}: {len(dates)} day{'s' if len(dates) != 1 else ''} with data "
-        f"(each site's latest {days} at most)."
-    )
+    return f"{which}, local days {_days_with_data(dates)} (each site's latest {days} at most)."
 
 
 def daily_weather_chart_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
@@ -226,21 +232,14 @@ def heat_map_figure(rows: list[HeatRow], *, vmin: float, vmax: float, cmap: str,
     return fig
 
 
-def heat_map_caption(rows: list[HeatRow], *, what: str, days_of: str) -> str:
-    """The rows drawn (and any left out) and the days the data spans, from `rows` themselves."""
-    labels = sorted({label for label, _, _ in rows})
-    dates = sorted({day for label, day, value in rows if value is not None and label in labels[:HEAT_MAP_MAX_ROWS]})
-    shown = labels[:HEAT_MAP_MAX_ROWS]
-    if len(shown) < len(labels):
-        left_out = labels[len(shown):]
-        names = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
-        which = f"{len(shown)} of {len(labels)} {what} (alphabetical; not shown: {names})"
-    else:
-        which = f"{len(labels)} {what}"
+def heat_map_caption(rows: list[HeatRow], *, what: tuple[str, str], days_of: str) -> str:
+    """The rows drawn (and any left out) and the days the data spans, from `rows` themselves; `what` names one row
+    and several."""
+    shown, which = _which(sorted({label for label, _, _ in rows}), HEAT_MAP_MAX_ROWS, *what)
+    dates = sorted({day for label, day, value in rows if value is not None and label in shown})
     if not dates:
         return f"{which}: no values to draw."
-    span = f"{dates[0]:%d %b %Y}" if len(dates) == 1 else f"{dates[0]:%d %b %Y} to {dates[-1]:%d %b %Y}"
-    return f"{which}, {days_of} {span}: {len(dates)} day{'s' if len(dates) != 1 else ''} with data."
+    return f"{which}, {days_of} {_days_with_data(dates)}."
 
 
 def completeness_rows(con: duckdb.DuckDBPyConnection, days: int = HEAT_MAP_DAYS) -> list[HeatRow]:
@@ -261,7 +260,7 @@ def completeness_heat_map_markdown(rows: list[HeatRow]) -> str | None:
     if not rows:
         return None
     fig = heat_map_figure(rows, vmin=0.0, vmax=100.0, cmap="RdYlGn", colour_label="hours with data, % of expected")
-    caption = heat_map_caption(rows, what="stations (site · source)", days_of="local days")
+    caption = heat_map_caption(rows, what=("station (site · source)", "stations (site · source)"), days_of="local days")
     return png_markdown(
         fit_png(fig),
         alt="Station completeness: share of expected hours received with data, per station and local day",
@@ -292,7 +291,7 @@ def disagreement_heat_map_markdown(rows: list[HeatRow]) -> str | None:
         return None
     fig = heat_map_figure(rows, vmin=0.0, vmax=DISAGREEMENT_MAX_C, cmap="magma_r",
                           colour_label="spread between sources, °C")
-    caption = heat_map_caption(rows, what="sites", days_of="UTC days")
+    caption = heat_map_caption(rows, what=("site", "sites"), days_of="UTC days")
     return png_markdown(
         fit_png(fig),
         alt="Source disagreement: mean spread of the sources' hourly temperatures, per site and UTC day",
