@@ -75,11 +75,15 @@ def served_part(settings: Settings, provider: str, window: Window) -> tuple[Wind
 
     A provider that keeps only its latest days (NWS: about 7) cannot serve older ones; the asset refuses a window
     that reaches back further (a UI backfill says so), while a command-line range loads the days it can."""
-    max_age = PROVIDERS[provider].history.max_age_days
+    history = PROVIDERS[provider].history
     now = RECORDED_CLOCK if settings.offline else dt.datetime.now(dt.UTC)
-    if max_age is None or window.first >= (oldest := now.date() - dt.timedelta(days=max_age)):
+    oldest = history.oldest_served(now.date())
+    if oldest is None or window.first >= oldest:
         return window, None
-    why = f"the provider keeps only about {max_age} days of history (the oldest day it serves now is {oldest})"
+    why = (
+        f"the provider keeps only about {history.max_age_days} days of history (the oldest day it serves now is "
+        f"{oldest})"
+    )
     if window.last < oldest:
         return None, f"nothing of {window} can be loaded: {why}"
     return Window(oldest, window.last), f"skipped {Window(window.first, oldest - dt.timedelta(days=1))}: {why}"

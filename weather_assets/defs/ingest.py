@@ -72,14 +72,13 @@ def raw_history_asset(spec: ProviderSpec, settings: Settings) -> dg.AssetsDefini
     )
     def raw_history(context: dg.AssetExecutionContext, config: SiteScope, http: LiveHttp) -> dg.MaterializeResult:
         window = partition_window(context)
-        if history.max_age_days is not None:
-            oldest = http.now().date() - dt.timedelta(days=history.max_age_days)
-            if window.first < oldest:
-                raise dg.Failure(
-                    f"{spec.name}: the provider keeps only about {history.max_age_days} days of history; the "
-                    f"window {window} starts before {oldest}. Nothing was requested; its older days "
-                    "cannot be loaded from this provider."
-                )
+        oldest = history.oldest_served(http.now().date())
+        if oldest is not None and window.first < oldest:
+            raise dg.Failure(
+                f"{spec.name}: the provider keeps only about {history.max_age_days} days of history; the "
+                f"window {window} starts before {oldest}. Nothing was requested; its older days "
+                "cannot be loaded from this provider."
+            )
         sites, skipped = spec.covered(config.select(load_catalog(settings.sites_file)))
         context.log.info(f"{spec.name}: {len(sites)} site(s) served, {len(skipped)} skipped, {window}")
         landed, summary = pull_and_land(

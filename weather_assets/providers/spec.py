@@ -203,6 +203,10 @@ class History:
         if self.hourly is None and self.daily is None:
             raise ValueError("History needs an hourly or a daily normaliser")
 
+    def oldest_served(self, today: dt.date) -> dt.date | None:
+        """The oldest day the provider still serves on `today` (None: it keeps all its history)."""
+        return None if self.max_age_days is None else today - dt.timedelta(days=self.max_age_days)
+
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
