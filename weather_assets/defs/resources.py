@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import inspect
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -152,14 +153,27 @@ class RecordedHttp(LiveHttp):
     """WEATHER_ASSETS_OFFLINE=1: the same client code over a transport that replays bundled payloads.
 
     The clock is pinned inside the recordings, so "recent" ranges and forecast issue times exist there.
+    `clock` moves it back for a forecast run, so a replay can issue the forecasts of the days before it (the
+    live APIs serve only today's forecast).
     """
+
+    clock: str | None = Field(
+        default=None,
+        description="Offline only: the replays' clock as an ISO instant (default: the recording's, "
+        f"{RECORDED_CLOCK.isoformat()}); a forecast run takes its snapshot as of this time.",
+    )
 
     @property
     def offline(self) -> bool:
         return True
 
     def _transport(self, spec: ProviderSpec):
-        return handler_transport(REPLAYS[spec.name]())
+        replay = REPLAYS[spec.name]
+        # The replays whose answers depend on the time of asking take it as `clock`; the others (e.g. Open-Meteo)
+        # answer the dates the request names, which the client takes from now().
+        if self.clock and "clock" in inspect.signature(replay).parameters:
+            return handler_transport(replay(clock=self.now()))
+        return handler_transport(replay())
 
     def client(self, spec: ProviderSpec, extra_headers: dict[str, str] | None = None) -> ProviderHttpClient:
         # The recording is local: the provider's rate limit protects a server that is not involved, and
@@ -168,7 +182,9 @@ class RecordedHttp(LiveHttp):
         return super().client(offline, extra_headers)
 
     def now(self) -> dt.datetime:
-        return RECORDED_CLOCK
+        if self.clock is None:
+            return RECORDED_CLOCK
+        return dt.datetime.fromisoformat(self.clock).astimezone(dt.UTC)
 
 
 # Slack-style incoming webhooks: the URL path is the credential; about one message per second.

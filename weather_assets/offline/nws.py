@@ -173,12 +173,14 @@ class NwsReplay:
       `pagination.next` link on the public host (the time window before the page's oldest report);
     - `GET /points/{lat},{lon}`: the point's grid metadata (`properties.forecastHourly` on the public
       host); more than 4 decimals answer the documented 301 (problem+json and `Location`);
-    - `GET /gridpoints/{wfo}/{x},{y}/forecast/hourly[?units=us|si]`: 156 hourly periods from RECORDED_CLOCK.
+    - `GET /gridpoints/{wfo}/{x},{y}/forecast/hourly[?units=us|si]`: 156 hourly periods from the replay's clock
+      (default RECORDED_CLOCK).
     An unknown station, point or cell is a 404, an unknown parameter or bad value a 400: ProblemDetail
     objects in the documented shape with illustrative titles.
     """
 
-    def __init__(self, sites: Sequence[Site] | None = None) -> None:
+    def __init__(self, sites: Sequence[Site] | None = None, clock: dt.datetime = RECORDED_CLOCK) -> None:
+        self.clock = clock  # forecasts are issued at this time (observations stay those of RECORDED_CLOCK)
         if sites is None:
             sites = load_catalog(bundled_sites_file())
         self._stations: dict[str, Site] = {}
@@ -439,7 +441,7 @@ class NwsReplay:
     def _forecast_payload(self, station: str, site: Site, units: str) -> dict[str, Any]:
         weather = _Weather(site, station)
         zone = zoneinfo.ZoneInfo(site.timezone)
-        issued = RECORDED_CLOCK
+        issued = self.clock.replace(minute=0, second=0, microsecond=0)
         periods = []
         for number in range(1, FORECAST_HOURS + 1):
             start = issued + dt.timedelta(hours=number - 1)

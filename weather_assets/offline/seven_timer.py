@@ -50,9 +50,12 @@ class SevenTimerReplay:
     `ERR: offline replay ...`, so nobody mistakes it for the server's text.
     """
 
-    def __init__(self, sites: Sequence[Site] | None = None, init: dt.datetime = INIT) -> None:
+    def __init__(
+        self, sites: Sequence[Site] | None = None, init: dt.datetime | None = None, clock: dt.datetime = RECORDED_CLOCK
+    ) -> None:
+        """`init`: the model run served; default the last one before `clock`."""
         self.sites: tuple[Site, ...] = tuple(load_catalog(bundled_sites_file()) if sites is None else sites)
-        self.init = init.astimezone(dt.UTC)
+        self.init = (init or last_run_before(clock)).astimezone(dt.UTC)
 
     def __call__(self, request: WireRequest) -> WireResponse:
         if not request.path.endswith("/api.pl"):

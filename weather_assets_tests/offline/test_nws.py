@@ -158,3 +158,19 @@ def test_the_same_request_gives_the_same_bytes():
     points = json.loads(_get(f"/points/{nws.point_text(GREENSBORO)}").body)
     cell = urlsplit(nws.forecast_hourly_link(points, "test")).path
     assert _get(cell).body == _get(cell, replay=NwsReplay()).body
+
+
+def test_a_replay_with_an_earlier_clock_issues_that_days_forecast():
+    """`make run` offline takes the forecasts of the days before the recording's clock (RecordedHttp.clock)."""
+    earlier = RECORDED_CLOCK - dt.timedelta(days=2)
+    replay = NwsReplay(clock=earlier)
+    link = nws.forecast_hourly_link(json.loads(_get(f"/points/{nws.point_text(GREENSBORO)}", replay=replay).body), "t")
+    response = _get(urlsplit(link).path, replay=replay)
+    frame = nws.normalise_forecast(response.body, {"kind": "forecast_hourly", "gridpoint": link}, [GREENSBORO])
+    assert frame["observed_at"][0] == earlier.replace(tzinfo=None) and frame.height == 156
+    # The same valid hour reads the same from either clock: one synthetic weather, forecast from two times.
+    later = nws.normalise_forecast(_get(urlsplit(link).path).body, {"kind": "forecast_hourly", "gridpoint": link},
+                                   [GREENSBORO])  # fmt: skip
+    assert frame.filter(frame["observed_at"] == later["observed_at"][0])["temperature_c"][0] == pytest.approx(
+        later["temperature_c"][0]
+    )

@@ -94,3 +94,9 @@ def test_err_answers():
 def test_the_same_request_gives_the_same_bytes():
     assert _civil(OTHER).body == _get(seven_timer.request_params(OTHER), SevenTimerReplay()).body
     assert _civil(FIRST).body != _civil(OTHER).body
+
+
+def test_a_replay_with_an_earlier_clock_serves_the_model_run_before_it():
+    earlier = RECORDED_CLOCK - dt.timedelta(days=2)
+    body = json.loads(_get(seven_timer.request_params(OTHER), SevenTimerReplay(clock=earlier)).body)
+    assert body["init"] == (earlier - dt.timedelta(hours=6)).strftime("%Y%m%d%H")  # 06Z clock: the 00Z run
