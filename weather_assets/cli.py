@@ -3,9 +3,11 @@
 Both run each enabled provider's history job (or the one `--provider` names) in-process as ONE run
 over the partition range, against the project's Dagster instance (DAGSTER_HOME), so the runs and
 their metadata show up in `make dev` (Runs, the job's Runs tab, the assets; not the Overview timeline).
-`run` first takes a forecast snapshot from each enabled provider that forecasts (its forecast job), so the
-history runs' dbt build scores forecasts too. Providers run one after the other and independently: one that is
-down or unreachable fails its own run, the others still load.
+`run` first takes a forecast snapshot from each enabled provider that forecasts (its forecast job; offline also
+the snapshots of the PAST_FORECAST_DAYS before the recording's clock, so the blend has a record to learn from),
+and ends with the blend job (forecasts/blend, then marts.forecast_skill scoring it beside the providers).
+Providers run one after the other and independently: one that is down or unreachable fails its own run, the
+others still load.
 
 A provider that cannot serve part of a `history` range (NWS keeps about 7 days) loads the days it can and says
 which it skipped and why; one that can serve none of it fails alone.
@@ -26,6 +28,7 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -33,6 +36,7 @@ import duckdb
 
 from weather_assets import cli_output, lake_cli
 from weather_assets.defs.automation import forecast_job_name, history_job_name, range_request
+from weather_assets.defs.blend import BLEND_JOB
 from weather_assets.defs.common import FORECAST
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
@@ -42,6 +46,9 @@ from weather_assets.warehouse import ducklake, writer
 from weather_assets.window import Window, newest_complete_day
 
 RECENT_DAYS = 7
+# Offline, `run` also takes the forecasts the replays would have issued on each of these days before their
+# clock (same hour): forecasts whose hours the recent history then observes, for the blend to learn from.
+PAST_FORECAST_DAYS = 3
 
 
 class Unreachable(RuntimeError):
@@ -113,9 +120,11 @@ def run_history(
     return _execute(job, progress, log_file, verbose, request.tags, selection)
 
 
-def run_forecast(settings: Settings, provider: str, log_file: Path, verbose: bool = False) -> dg.ExecuteInProcessResult:
+def run_forecast(
+    settings: Settings, provider: str, log_file: Path, verbose: bool = False, clock: dt.datetime | None = None
+) -> dg.ExecuteInProcessResult:
     """One run of the provider's forecast job (pull a forecast snapshot, validate it, add it to `forecasts`),
-    reported on one line."""
+    reported on one line. `clock` (offline only) takes the snapshot the replay would have served then."""
     from weather_assets.definitions import build_defs
 
     spec = PROVIDERS[provider]
@@ -123,6 +132,16 @@ def run_forecast(settings: Settings, provider: str, log_file: Path, verbose: boo
         preflight(settings.endpoint_url(spec, spec.forecast))
     job = build_defs(settings).resolve_job_def(forecast_job_name(spec))
     progress = cli_output.Progress(provider, job.graph.node_dict, sys.stderr, label=FORECAST)
+    resources = {"resources": {"http": {"config": {"clock": clock.isoformat()}}}} if clock else {}
+    return _execute(job, progress, log_file, verbose, {}, None, resources)
+
+
+def run_blend(settings: Settings, log_file: Path, verbose: bool = False) -> dg.ExecuteInProcessResult:
+    """One run of the blend job: the blended forecast, then marts.forecast_skill rescored; one line."""
+    from weather_assets.definitions import build_defs
+
+    job = build_defs(settings).resolve_job_def(BLEND_JOB)
+    progress = cli_output.Progress("forecasts", job.graph.node_dict, sys.stderr, label="blend")
     return _execute(job, progress, log_file, verbose, {}, None)
 
 
@@ -133,6 +152,7 @@ def _execute(
     verbose: bool,
     tags: Mapping[str, str],
     selection: list[dg.AssetKey] | None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """`job` in this process on the project's instance, with the CLI's loggers and tags."""
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
@@ -144,7 +164,7 @@ def _execute(
         return job.execute_in_process(
             instance=instance,
             tags={**tags, **this_process_tags(), REPOSITORY_LABEL_TAG: REPOSITORY_LABEL},
-            run_config=cli_output.RUN_CONFIG,
+            run_config={**cli_output.RUN_CONFIG, **(run_config or {})},
             asset_selection=selection,
             raise_on_error=False,
         )
@@ -339,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     loaded = [windows[p] for p in windows if p not in failed and p not in unreachable]
     if not loaded:
         return 1
+    if args.command == "run" and not args.provider:  # every provider's forecasts and observations are in
+        failed += _blend(settings, log_file, args.verbose)
     print(summary(settings, Window(min(w.first for w in loaded), max(w.last for w in loaded))))
     if failed or unreachable:
         print(
@@ -351,22 +373,43 @@ def main(argv: list[str] | None = None) -> int:
 def load_forecasts(settings: Settings, only: str | None, log_file: Path, verbose: bool) -> list[str]:
     """A forecast snapshot from each enabled provider that forecasts (or `only` that one), so a first `make run`
     fills the forecast path as well: `forecasts`, then `marts.forecast_skill` in the history runs that follow.
-    Returns what failed, e.g. ["nws forecast"]; the other providers still load."""
-    failed = []
+    Offline, the snapshots of the PAST_FORECAST_DAYS before come first. Returns what failed, e.g.
+    ["nws forecast"]; the other providers still load."""
+    clocks: list[dt.datetime | None] = [None]
+    if settings.offline:
+        clocks = [RECORDED_CLOCK - dt.timedelta(days=d) for d in range(PAST_FORECAST_DAYS, 0, -1)] + clocks
+        print(
+            f"weather-assets: offline: forecasts as the replays issue them daily {clocks[0]:%Y-%m-%d} .. "
+            f"{RECORDED_CLOCK:%Y-%m-%d %H:%M} UTC (the recording's clock)",
+            file=sys.stderr,
+        )
+    failed: list[str] = []
     for provider in [only] if only else settings.providers:
         if PROVIDERS[provider].forecast is None:
             continue
-        try:
-            result = run_forecast(settings, provider, log_file, verbose)
-        except (SettingsError, Unreachable) as exc:
-            print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
-            failed.append(f"{provider} {FORECAST}")
-            continue
-        if not result.success:
-            failed.append(f"{provider} {FORECAST}")
-            for line in _failure_lines(provider, result):
-                print(line, file=sys.stderr)
+        for clock in clocks:
+            try:
+                result = run_forecast(settings, provider, log_file, verbose, clock)
+            except (SettingsError, Unreachable) as exc:
+                print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
+                failed.append(f"{provider} {FORECAST}")
+                break
+            if not result.success:
+                failed.append(f"{provider} {FORECAST}")
+                for line in _failure_lines(provider, result):
+                    print(line, file=sys.stderr)
+                break
     return failed
+
+
+def _blend(settings: Settings, log_file: Path, verbose: bool) -> list[str]:
+    """The blend job after the loads; returns ["blend"] if it failed (the loads stand)."""
+    result = run_blend(settings, log_file, verbose)
+    if result.success:
+        return []
+    for line in _failure_lines("forecasts/blend", result):
+        print(line, file=sys.stderr)
+    return ["blend"]
 
 
 def _windows(settings: Settings, args: argparse.Namespace) -> dict[str, Window]:

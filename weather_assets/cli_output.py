@@ -19,6 +19,7 @@ import dagster as dg
 
 PHASES = ("pull", "validate", "warehouse", "dbt")
 _PREFIXES = {
+    "forecasts__blend": "warehouse",  # the blended forecast: computed from the warehouse, written to it
     "raw__": "pull",
     "observations__": "validate",
     "daily_observations__": "validate",
@@ -74,6 +75,7 @@ class Progress(logging.Handler):
         self.started: dict[str, float] = {}
         self.printed: set[str] = set()
         self.counted: set[dg.AssetKey] = set()
+        self.issued: str | None = None  # a snapshot run's issue time (its raw pull's `issued_at`)
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
@@ -104,14 +106,15 @@ class Progress(logging.Handler):
         value = {k: getattr(v, "value", v) for k, v in metadata.items()}
         name = phase_of(step)
         if name == "pull":
+            self.issued = value.get("issued_at", self.issued)
             phase.requests += int(value.get("requests", 0))
             phase.bytes += int(value.get("bytes", 0))
         elif name == "dbt":
             phase.models += 1
-        elif name == "validate" or step.endswith(("__observations", "__daily_observations", "__forecasts")):
+        elif name == "validate" or step.endswith(("__observations", "__daily_observations", "__forecasts", "__blend")):
             # A snapshot table's row count is the whole table's; what this run wrote is `rows_loaded` (by source).
-            loaded = value.get("rows_loaded")
-            phase.rows += sum(loaded.values()) if isinstance(loaded, dict) else int(value.get("dagster/row_count", 0))
+            loaded = value.get("rows_loaded", value.get("dagster/row_count", 0))
+            phase.rows += sum(loaded.values()) if isinstance(loaded, dict) else int(loaded)
             phase.rejected += int(value.get("rejected", 0))
 
     def _report(self) -> None:
@@ -139,7 +142,8 @@ class Progress(logging.Handler):
         status = "FAILED " if any(phase.failed for _, phase in phases) else ""
         figures = "; ".join(phase.figures(name) for name, phase in phases)
         seconds = sum(phase.seconds for _, phase in phases)
-        return f"  {self.provider:<14} {self.label:<9} {status}{figures}  {seconds:.1f} s"
+        issued = f" (issued {self.issued[:16].replace('T', ' ')} UTC)" if self.issued else ""
+        return f"  {self.provider:<14} {self.label:<9} {status}{figures}{issued}  {seconds:.1f} s"
 
     def _clear(self) -> str:
         """Back to the start of the line, erasing the progress bar (a terminal only)."""

@@ -10,6 +10,7 @@ import dagster as dg
 
 from weather_assets.defs import (
     automation,
+    blend,
     ingest,
     maintenance,
     metrics,
@@ -35,6 +36,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         warehouse_checks.build_defs(settings),
         maintenance.build_defs(settings),
         metrics.build_defs(settings),
+        blend.build_defs(settings, automation.EXECUTOR),
         automation.build_defs(settings),
         sensors.build_defs(settings),
     )

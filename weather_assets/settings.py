@@ -48,6 +48,11 @@ LAKE_DATA_PATH_VAR = PREFIX + "LAKE_DATA_PATH"
 S3_ACCESS_KEY_ID_VAR = PREFIX + "S3_ACCESS_KEY_ID"
 S3_SECRET_ACCESS_KEY_VAR = PREFIX + "S3_SECRET_ACCESS_KEY"
 DEFAULT_SNAPSHOT_RETENTION_DAYS = 7
+# The blended forecast (weather_assets/blend.py): what counts as the truth, and how far back a fit looks.
+FORECAST_TRUTH_SOURCE_VAR = PREFIX + "FORECAST_TRUTH_SOURCE"
+BLEND_TRAINING_DAYS_VAR = PREFIX + "BLEND_TRAINING_DAYS"
+DEFAULT_BLEND_TRAINING_DAYS = 30
+MAX_BLEND_TRAINING_DAYS = 366
 
 
 class SettingsError(ValueError):
@@ -79,6 +84,10 @@ class Settings:
     legacy_duckdb_path: Path = Path("data/warehouse.duckdb")
     catalog_set: bool = False  # WEATHER_ASSETS_LAKE_CATALOG is set (it may hold a password: wired as an EnvVar)
     s3_credentials_set: bool = False  # WEATHER_ASSETS_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY are set
+    # The observation source forecasts are verified against (None: the consensus of every source), for the
+    # blend and marts.forecast_skill (dbt reads the same variable).
+    forecast_truth_source: str | None = None
+    blend_training_days: int = DEFAULT_BLEND_TRAINING_DAYS
 
     def endpoint_url(self, spec: ProviderSpec, part: History | Snapshot | None = None) -> str:
         """Where a pull of `spec` goes: the pull's own endpoint (or the provider's base URL when `part`
@@ -134,6 +143,8 @@ class Settings:
             legacy_duckdb_path=legacy,
             catalog_set=get(LAKE_CATALOG_VAR) is not None,
             s3_credentials_set=get(S3_ACCESS_KEY_ID_VAR) is not None or get(S3_SECRET_ACCESS_KEY_VAR) is not None,
+            forecast_truth_source=_truth_source(get(FORECAST_TRUTH_SOURCE_VAR)),
+            blend_training_days=_training_days(get(BLEND_TRAINING_DAYS_VAR)),
         )
 
     def lake_credentials(self, environ: Mapping[str, str] | None = None) -> LakeConfig:
@@ -216,6 +227,30 @@ def _retention_days(raw: str | None) -> int:
         raise SettingsError(
             f"{PREFIX}LAKE_SNAPSHOT_RETENTION_DAYS={raw!r}: expected a whole number of days, 0 or more "
             f"(default {DEFAULT_SNAPSHOT_RETENTION_DAYS})"
+        )
+    return days
+
+
+def _truth_source(raw: str | None) -> str | None:
+    """A `source` of observations (as the `source` column holds it), or None for the consensus."""
+    observed = sorted({spec.source for spec in PROVIDERS.values() if spec.history is not None})
+    if raw is not None and raw not in observed:
+        raise SettingsError(
+            f"{FORECAST_TRUTH_SOURCE_VAR}={raw!r} is not a source of observations; use one of {', '.join(observed)}, "
+            "or leave it unset to verify against the consensus of every source"
+        )
+    return raw
+
+
+def _training_days(raw: str | None) -> int:
+    try:
+        days = int(raw) if raw else DEFAULT_BLEND_TRAINING_DAYS
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_BLEND_TRAINING_DAYS:
+        raise SettingsError(
+            f"{BLEND_TRAINING_DAYS_VAR}={raw!r}: expected a whole number of days from 1 to {MAX_BLEND_TRAINING_DAYS} "
+            f"(default {DEFAULT_BLEND_TRAINING_DAYS})"
         )
     return days
 

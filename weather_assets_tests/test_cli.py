@@ -268,9 +268,12 @@ def test_a_range_nws_cannot_serve_at_all_fails_nws_alone(monkeypatch, tmp_path, 
     assert "observations open-meteo 720 rows, 15 sites, 2 days" in " ".join(out.split())
 
 
-def test_run_takes_a_forecast_snapshot_first_so_the_forecast_path_runs(monkeypatch, tmp_path, capsys, dbt_manifest):
-    """A newcomer's `make run` fills `forecasts` and builds marts.forecast_skill, which says why it is empty: the
-    recorded forecasts start at the recording's clock, after the newest complete day of observations."""
+def test_run_takes_forecasts_first_and_ends_with_the_blend_scored_beside_them(
+    monkeypatch, tmp_path, capsys, dbt_manifest
+):
+    """A newcomer's offline `make run` fills `forecasts` with the replays' snapshots of the days before the
+    recording's clock and of the clock itself, loads the history that observes their first hours, then blends
+    the providers and scores the blend beside them in marts.forecast_skill."""
     _offline(monkeypatch, tmp_path, "open_meteo,seven_timer")  # 7Timer forecasts only: no history run
 
     code = cli.main(["run", "--days", "2"])
@@ -278,17 +281,29 @@ def test_run_takes_a_forecast_snapshot_first_so_the_forecast_path_runs(monkeypat
     out, err = capsys.readouterr()
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.split()[1:2] == ["forecast"]]
-    assert [line.split()[0] for line in lines] == ["open_meteo", "seven_timer"]
+    issued = [f"2024-03-{day} 06:00" for day in (21, 22, 23, 24)]
+    assert [(line.split()[0], re.search(r"issued ([\d-]+ [\d:]+) UTC", line).group(1)) for line in lines] == [
+        (provider, when) for provider in ("open_meteo", "seven_timer") for when in issued
+    ]
     for line in lines:  # what this snapshot wrote, not the whole table's rows
         valid, written = re.search(r"([\d,]+) rows valid, 0 quarantined; ([\d,]+) rows written", line).groups()
         assert valid == written, line
     assert "1 request(s)" in lines[0]
     assert err.index("open_meteo     forecast") < err.index("open_meteo: loading")
+    blend_line = next(line for line in err.splitlines() if line.split()[:2] == ["forecasts", "blend"])
+    assert err.index("open_meteo: loading") < err.index(blend_line)
+    assert re.search(r"[1-9][\d,]* rows written; \d+ models built, \d+ tests", blend_line), blend_line
     summary = " ".join(out.split())
     assert re.search(r"forecasts open-meteo [\d,]+ rows, 15 sites, newest issued 2024-03-24 06:00 UTC", summary)
     assert re.search(r"forecasts 7timer [\d,]+ rows, 15 sites", summary)
+    assert re.search(r"forecasts blend [\d,]+ rows, 15 sites, newest issued 2024-03-24 06:00 UTC", summary)
     with open_lake(Settings.from_env(), read_only=True) as con:
         (forecasts,) = con.execute("select count(*) from forecasts where source = 'open-meteo'").fetchall()[0]
-        skill = con.execute("select count(*) from marts.forecast_skill").fetchall()[0][0]
+        issues = con.execute("select distinct issued_at from forecasts where source = 'blend' order by 1").fetchall()
+        scored = dict(con.execute(
+            "select source, sum(n_pairs) from marts.forecast_skill where truth_source = 'consensus' group by 1"
+        ).fetchall())
     assert forecasts > 0 and f"{forecasts:,} rows" in summary
-    assert skill == 0  # no forecast hour is observed yet in the recordings; the asset's metadata says so
+    assert [f"{t:%Y-%m-%d %H:%M}" for (t,) in issues] == issued
+    # The loaded days (03-21, 03-22) observe the hours of the earlier issues: every source is scored, the blend too.
+    assert set(scored) == {"open-meteo", "7timer", "blend"} and min(scored.values()) > 0

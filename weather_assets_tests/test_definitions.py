@@ -78,9 +78,11 @@ def test_layers_are_groups_and_every_warehouse_writer_shares_the_pool(defs):
     assert g["observations/open_meteo"]["group"] == "validated"
     assert g["warehouse/observations"]["group"] == "warehouse"
     assert g["marts/daily_site_weather"]["group"] == "metrics"
-    writers = [k for k in g if k.startswith(("warehouse/", "marts/", "staging/"))]
+    assert g["forecasts/blend"]["group"] == "metrics"
+    writers = [k for k in g if k.startswith(("warehouse/", "marts/", "staging/")) or k == "forecasts/blend"]
     assert writers and all(g[k]["pools"] == [WAREHOUSE_POOL] for k in writers)
-    assert all(not g[k]["pools"] for k in g if k.startswith(("raw/", "observations/", "forecasts/")))
+    readers = [k for k in g if k.startswith(("raw/", "observations/", "forecasts/")) and k not in writers]
+    assert all(not g[k]["pools"] for k in readers)
 
 
 def test_every_partitioned_asset_on_the_history_path_runs_a_range_as_one_run(defs):
@@ -214,6 +216,7 @@ def test_schedules_run_by_default_online_and_stay_off_offline(tmp_path, dbt_mani
             assert {s.name: s.default_status for s in repo.schedule_defs} == {
                 "open_meteo_history_schedule": expected,
                 "open_meteo_forecast_schedule": expected,
+                "forecast_blend_schedule": expected,
                 "lake_maintenance_schedule": dg.DefaultScheduleStatus.RUNNING,
             }
 

@@ -19,6 +19,7 @@ import functools
 import dagster as dg
 
 from weather_assets.defs.common import (
+    BLEND_KEY,
     CURRENT,
     FORECAST,
     METRICS_GROUP,
@@ -88,6 +89,9 @@ def history_job(spec: ProviderSpec, settings: Settings) -> dg.UnresolvedAssetJob
     selection = dg.AssetSelection.assets(raw_key(spec.name), SITES_KEY).downstream()
     # dbt models the selected ones read (e.g. stg_forecasts under forecast_skill) must exist too.
     selection = selection | (selection.upstream() & dg.AssetSelection.groups(METRICS_GROUP))
+    # The blend learns from every provider's observations, but it has its own job and schedule (defs/blend.py):
+    # re-blending all forecasts is not part of loading one provider's days.
+    selection = selection - dg.AssetSelection.assets(BLEND_KEY)
     return dg.define_asset_job(
         history_job_name(spec),
         selection=selection,

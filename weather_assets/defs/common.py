@@ -132,6 +132,9 @@ SITES_KEY = warehouse_key("sites")
 OBSERVATIONS_KEY = warehouse_key(HOURLY.table)
 REJECTED_OBSERVATIONS_KEY = warehouse_key(HOURLY.rejected)
 DAILY_OBSERVATIONS_KEY = warehouse_key(DAILY.table)
+# The blended forecast (defs/blend.py) and the mart that scores it beside the providers (a dbt model).
+BLEND_KEY = dg.AssetKey(["forecasts", "blend"])
+FORECAST_SKILL_KEY = dg.AssetKey(["marts", "forecast_skill"])
 
 
 # --- Partitions and site scope -----------------------------------------------------------------------

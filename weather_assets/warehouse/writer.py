@@ -205,11 +205,19 @@ def replace_forecast_snapshot(
     con: duckdb.DuckDBPyConnection, source: str, issued_at: dt.datetime, snapshot: pl.DataFrame
 ) -> int:
     """Replace one source's forecast issued at `issued_at` with `snapshot`."""
-    _refuse_duplicates(snapshot, "forecasts", ("site_id", "valid_at"))
-    con.register("snapshot", snapshot)
+    return replace_forecast_issues(con, source, [issued_at], snapshot)
+
+
+def replace_forecast_issues(
+    con: duckdb.DuckDBPyConnection, source: str, issues: list[dt.datetime], rows: pl.DataFrame
+) -> int:
+    """Replace every forecast of `source` issued at one of `issues` with `rows` (re-running is idempotent), in
+    one transaction: an issue time without rows is left with none."""
+    _refuse_duplicates(rows, "forecasts", ("site_id", "issued_at", "valid_at"))
+    con.register("snapshot", rows)
     try:
         with transaction(con):
-            con.execute(sql("delete_forecast_snapshot"), {"source": source, "issued_at": issued_at})
+            con.execute(sql("delete_forecast_issues"), {"source": source, "issues": issues})
             return _count(con.execute(sql("insert_forecast_snapshot")))
     finally:
         con.unregister("snapshot")

@@ -14,6 +14,7 @@ import pytest
 
 from weather_assets.definitions import build_defs
 from weather_assets.defs.automation import history_job_name
+from weather_assets.defs.common import BLEND_KEY
 from weather_assets.offline.server import LocalServer, ScriptedHandler, json_response
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import KEYED_PROVIDERS, Settings
@@ -121,7 +122,11 @@ def test_one_partition_of_every_provider_lands_in_the_same_tables_without_duplic
 def test_every_snapshot_source_lands_in_forecasts_and_current_conditions(all_settings):
     defs = build_defs(all_settings)
     graph = defs.get_repository_def().asset_graph
-    snapshot = [k for k in graph.materializable_asset_keys if k.path[0] in ("forecasts", "current_conditions")]
+    snapshot = [
+        k
+        for k in graph.materializable_asset_keys
+        if k.path[0] in ("forecasts", "current_conditions") and k != BLEND_KEY  # the blend is not a provider's
+    ]
     raw = [
         dg.AssetKey(["raw", f"{k.path[1]}_{'forecast' if k.path[0] == 'forecasts' else 'current'}"]) for k in snapshot
     ]

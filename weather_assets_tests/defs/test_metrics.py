@@ -13,6 +13,7 @@ import pytest
 
 from weather_assets.defs import charts, metrics, resources
 from weather_assets.defs.common import (
+    BLEND_KEY,
     METRICS_GROUP,
     WAREHOUSE_POOL,
     daily_partitions,
@@ -101,7 +102,8 @@ def test_deps_reach_the_warehouse_assets(defs):
     assert deps(ROLLING) == {MART}
     assert deps(COMPLETENESS) == {STG_OBSERVATIONS, STG_REJECTED, STG_SITES}
     assert deps(CONSENSUS) == deps(ANOMALIES) == {PHYSICS, STG_SITES}
-    assert deps(SKILL) == {STG_FORECASTS, STG_OBSERVATIONS, STG_SITES}
+    # The blend's rows are in `forecasts` too; the extra source ties forecast_skill to the asset that writes them.
+    assert deps(SKILL) == {STG_FORECASTS, STG_OBSERVATIONS, STG_SITES, BLEND_KEY}
 
 
 def test_merges_with_the_assets_that_write_the_sources(defs, settings):

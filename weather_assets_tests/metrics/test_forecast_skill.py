@@ -105,7 +105,7 @@ def scores(table: pl.DataFrame, measure: str, bucket_start: int) -> tuple:
 
 
 def test_rows_are_per_site_source_truth_measure_and_bucket(stages):
-    own = stages["own"]
+    own = stages["own"].filter(pl.col("truth_source") != "consensus")
     assert own.select("site_id", "source", "truth_source", "measure", "lead_bucket", "lead_bucket_end_h").rows() == [
         ("kolkata", "open-meteo", "open-meteo", "relative_humidity_pct", "0-24h", 24),
         ("kolkata", "open-meteo", "open-meteo", "temperature_c", "0-24h", 24),
@@ -115,7 +115,7 @@ def test_rows_are_per_site_source_truth_measure_and_bucket(stages):
 
 
 def test_known_errors_per_lead_bucket(stages):
-    own = stages["own"]
+    own = stages["own"].filter(pl.col("truth_source") == "open-meteo")
     # 0–24 h: I1's 24 errors of +1 and I2's 24 of −1.
     assert scores(own, "temperature_c", 0) == (48, 0.0, 1.0, 1.0)
     # 24–48 h: +2/−2 alternating.
@@ -130,6 +130,15 @@ def test_known_errors_per_lead_bucket(stages):
     assert scores(own, "relative_humidity_pct", 0) == (24, 5.0, 5.0, 5.0)
     first = own.filter(pl.col("measure") == "temperature_c", pl.col("lead_bucket_start_h") == 0).to_dicts()[0]
     assert (first["first_valid_at"], first["last_valid_at"]) == (I1, I2 + dt.timedelta(hours=23))
+
+
+def test_without_a_truth_source_every_forecast_is_also_scored_against_the_consensus(stages):
+    consensus = stages["own"].filter(pl.col("truth_source") == "consensus")
+    assert set(consensus["source"]) == {"open-meteo"}
+    # The consensus is the mean of open-meteo and the station (0.5 warmer): +0.25. 0–24 h errors: I1 +0.75,
+    # I2 −1.25. Humidity: the station reports none, so the consensus is open-meteo's 50 %.
+    assert scores(consensus, "temperature_c", 0) == (48, -0.25, 1.0, pytest.approx(math.sqrt((0.75**2 + 1.25**2) / 2)))
+    assert scores(consensus, "relative_humidity_pct", 0) == (24, 5.0, 5.0, 5.0)
 
 
 def test_the_truth_source_var_verifies_against_another_source(stages):

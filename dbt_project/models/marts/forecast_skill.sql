@@ -5,8 +5,10 @@
   a later observation day is loaded.
 -#}
 {{ config(materialized='table') }}
+-- depends_on: {{ source('warehouse', 'forecast_blend') }}
 
-{%- set truth_source = var('forecast_truth_source', none) %}
+{#- The platform's WEATHER_ASSETS_FORECAST_TRUTH_SOURCE (the blend's truth too); the var wins for dbt by hand. -#}
+{%- set truth_source = var('forecast_truth_source', none) or env_var('WEATHER_ASSETS_FORECAST_TRUTH_SOURCE', '') or none %}
 {%- set measures = forecast_measures() %}
 
 with forecasts as (
@@ -17,6 +19,30 @@ with forecasts as (
     inner join {{ ref('stg_sites') }} as sites
         on forecasts.site_id = sites.site_id
     where forecasts.lead_hours >= 0
+
+),
+
+truth as (
+
+    {%- if truth_source %}
+    -- One source is the truth for every forecast.
+    select * from {{ ref('stg_observations') }}
+    where source = '{{ truth_source | replace("'", "''") }}'
+    {%- else %}
+    -- Each source its own truth, and the consensus (the mean of every source's reported value of the hour)
+    -- for all, so the blend, which observes nothing, is scored beside every provider on the same truth.
+    select * from {{ ref('stg_observations') }}
+    union all by name
+    select
+        site_id,
+        'consensus' as source,
+        observed_at,
+        {%- for measure in measures %}
+        avg({{ measure }}) as {{ measure }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref('stg_observations') }}
+    group by site_id, observed_at
+    {%- endif %}
 
 ),
 
@@ -34,13 +60,11 @@ pairs as (
         observations.{{ measure }} as observed_{{ measure }}{{ ',' if not loop.last }}
         {%- endfor %}
     from forecasts
-    inner join {{ ref('stg_observations') }} as observations
+    inner join truth as observations
         on observations.site_id = forecasts.site_id
         and observations.observed_at = forecasts.valid_at
-        {%- if truth_source %}
-        and observations.source = '{{ truth_source | replace("'", "''") }}'
-        {%- else %}
-        and observations.source = forecasts.source
+        {%- if not truth_source %}
+        and observations.source in (forecasts.source, 'consensus')
         {%- endif %}
 
 ),
