@@ -359,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     loaded = [windows[p] for p in windows if p not in failed and p not in unreachable]
     if not loaded:
         return 1
-    if args.command == "run" and not args.provider:  # every provider's forecasts and observations are in
+    forecasting = any(PROVIDERS[p].forecast is not None for p in settings.providers)
+    # After every provider's forecasts and days are in; the blend job builds a mart, so not with --no-marts.
+    if args.command == "run" and not args.provider and args.marts and forecasting:
         failed += _blend(settings, log_file, args.verbose)
     print(summary(settings, Window(min(w.first for w in loaded), max(w.last for w in loaded))))
     if failed or unreachable:

@@ -307,3 +307,14 @@ def test_run_takes_forecasts_first_and_ends_with_the_blend_scored_beside_them(
     assert [f"{t:%Y-%m-%d %H:%M}" for (t,) in issues] == issued
     # The loaded days (03-21, 03-22) observe the hours of the earlier issues: every source is scored, the blend too.
     assert set(scored) == {"open-meteo", "7timer", "blend"} and min(scored.values()) > 0
+
+
+def test_run_without_a_forecasting_provider_loads_history_and_blends_nothing(monkeypatch, tmp_path, capsys):
+    _offline(monkeypatch, tmp_path, "noaa_ads")  # daily history only: no forecast, so no blend job exists
+
+    code = cli.main(["run", "--days", "1"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "noaa_ads: loading" in err
+    assert " forecast " not in err and "forecasts      blend" not in err
