@@ -9,7 +9,7 @@ out of this blend, nothing fails) and, for each valid hour >= H and measure:
 
 - the members with at least `min_pairs` pairs in their lead bucket are bias-corrected and weighted by
   inverse error variance, w_i = (1 / var_i) / sum_j (1 / var_j) (a provider that is always right gets
-  a weight near 1: its variance is floored at MIN_VARIANCE);
+  a weight near 1: its variance is floored at MIN_VARIANCE); a member with fewer pairs sits that value out;
 - when no member has that many pairs, the members count equally and nothing is corrected.
 
 Truth is one observation source (WEATHER_ASSETS_FORECAST_TRUTH_SOURCE) or, unset, the consensus: the mean

@@ -41,7 +41,6 @@ BLEND_CRON = "45 */6 * * *"  # half an hour after the providers' forecast snapsh
 HINDCAST_DAYS = 7
 
 
-
 class BlendConfig(dg.Config):
     training_days: int | None = None
     """Days of forecast/observation pairs each fit learns from (default: WEATHER_ASSETS_BLEND_TRAINING_DAYS, 30)."""
@@ -55,14 +54,15 @@ class BlendConfig(dg.Config):
 def _due(con: duckdb.DuckDBPyConnection, recompute_days: int) -> list[dt.datetime]:
     """The issue times this run blends: the newest, the last HINDCAST_DAYS' without a blend, and the last
     `recompute_days`' whatever they hold."""
-    newest = blend.issue_times(con, dt.datetime(1, 1, 1))
-    if not newest:
+    issued = blend.issue_times(con, dt.datetime(1, 1, 1))
+    if not issued:
         return []
-    latest = newest[-1]
+    latest = issued[-1]
     since = latest - dt.timedelta(days=max(HINDCAST_DAYS, recompute_days))
     done = blend.blended_issue_times(con, since)
     redo = latest - dt.timedelta(days=recompute_days)
-    return [t for t in blend.issue_times(con, since) if t == latest or t not in done or (recompute_days and t >= redo)]
+    recent = (t for t in issued if t >= since)
+    return [t for t in recent if t == latest or t not in done or (recompute_days and t >= redo)]
 
 
 def _validated(rows: pl.DataFrame, run_id: str) -> pl.DataFrame:
