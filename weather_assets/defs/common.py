@@ -19,6 +19,7 @@ import dagster as dg
 import pandera.polars as pa
 from pydantic import Field
 
+from weather_assets.providers.base import RECORDED_LAST_DAY
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.providers.spec import DEFAULT_REPULL_DAYS, Normaliser, ProviderSpec
 from weather_assets.schemas.observation import CurrentObservation, DailyObservation, ForecastObservation, Observation
@@ -141,8 +142,12 @@ FORECAST_SKILL_KEY = dg.AssetKey(["marts", "forecast_skill"])
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
-    """One partition per UTC day, from WEATHER_ASSETS_START_DATE."""
-    return dg.DailyPartitionsDefinition(start_date=settings.start_date.isoformat(), timezone="UTC")
+    """One partition per UTC day, from WEATHER_ASSETS_START_DATE; offline, up to the last day the
+    recordings hold (RECORDED_LAST_DAY), so a backfill picker offers only days the replays serve."""
+    end = None
+    if settings.offline and settings.start_date <= RECORDED_LAST_DAY:
+        end = (RECORDED_LAST_DAY + dt.timedelta(days=1)).isoformat()  # exclusive
+    return dg.DailyPartitionsDefinition(start_date=settings.start_date.isoformat(), end_date=end, timezone="UTC")
 
 
 def partition_window(context: dg.AssetExecutionContext) -> Window:

@@ -50,3 +50,6 @@ Handler = Callable[[WireRequest], WireResponse]
 # Offline runs (WEATHER_ASSETS_OFFLINE=1) pretend it is this instant, inside the recordings: the
 # newest complete archive day is before it and a forecast issued now is covered by the recording.
 RECORDED_CLOCK = dt.datetime(2024, 3, 24, 6, 0, tzinfo=dt.UTC)
+# Every offline recording's history ends on this UTC day (they start 2024-01-01): offline, the daily
+# partitions end here, so the UI offers the days the replays can serve (defs/common.py).
+RECORDED_LAST_DAY = dt.date(2024, 3, 31)
