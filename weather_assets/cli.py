@@ -78,22 +78,12 @@ def recent_window(settings: Settings, provider: str, days: int) -> Window | None
 
 
 def served_part(settings: Settings, provider: str, window: Window) -> tuple[Window | None, str | None]:
-    """The part of `window` the provider can serve, and what is left out and why (None: all of it is served).
+    """The part of `window` the provider can serve now, and what is left out and why (None: all of it is served).
 
-    A provider that keeps only its latest days (NWS: about 7) cannot serve older ones; the asset refuses a window
-    that reaches back further (a UI backfill says so), while a command-line range loads the days it can."""
-    history = PROVIDERS[provider].history
+    The history assets load the same part in a run over several providers; a provider's own run refuses a window
+    reaching past it (a UI backfill of the provider's job says so), while a command-line range loads the days it can."""
     now = RECORDED_CLOCK if settings.offline else dt.datetime.now(dt.UTC)
-    oldest = history.oldest_served(now.date())
-    if oldest is None or window.first >= oldest:
-        return window, None
-    why = (
-        f"the provider keeps only about {history.max_age_days} days of history (the oldest day it serves now is "
-        f"{oldest})"
-    )
-    if window.last < oldest:
-        return None, f"nothing of {window} can be loaded: {why}"
-    return Window(oldest, window.last), f"skipped {Window(window.first, oldest - dt.timedelta(days=1))}: {why}"
+    return PROVIDERS[provider].history.served(window, now.date())
 
 
 def run_history(
@@ -335,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     print(f"weather-assets: every event and dbt line goes to {log_file}", file=sys.stderr)
     failed, unreachable = [], []
-    if args.command == "run":  # before the histories: their dbt build scores the forecasts (marts.forecast_skill)
+    if args.command == "run":  # first, so the blend job at the end has today's snapshots to blend and score
         failed += load_forecasts(settings, args.provider, log_file, args.verbose)
     for provider, asked in list(windows.items()):
         window, note = served_part(settings, provider, asked)
@@ -374,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def load_forecasts(settings: Settings, only: str | None, log_file: Path, verbose: bool) -> list[str]:
     """A forecast snapshot from each enabled provider that forecasts (or `only` that one), so a first `make run`
-    fills the forecast path as well: `forecasts`, then `marts.forecast_skill` in the history runs that follow.
+    fills the forecast path as well: `forecasts`, then the blend and `marts.forecast_skill` in the blend job at the end.
     Offline, the snapshots of the PAST_FORECAST_DAYS before come first. Returns what failed, e.g.
     ["nws forecast"]; the other providers still load."""
     clocks: list[dt.datetime | None] = [None]

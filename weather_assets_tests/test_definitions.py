@@ -104,6 +104,40 @@ def test_every_partitioned_asset_on_the_history_path_runs_a_range_as_one_run(def
     assert all(n.backfill_policy == dg.BackfillPolicy.single_run() for n in partitioned)
 
 
+def _parents_outside(defs: dg.Definitions, job_name: str) -> set[str]:
+    graph = defs.get_repository_def().asset_graph
+    selected = defs.resolve_job_def(job_name).asset_layer.selected_asset_keys
+    return {p.to_user_string() for k in selected for p in graph.get(k).parent_keys} - {
+        k.to_user_string() for k in selected
+    }
+
+
+def test_history_job_holds_every_asset_its_tables_read_so_a_ui_backfill_has_nothing_to_warn_about(defs):
+    """The UI's Materialize warns about any parent outside the job that was never materialized, and about
+    missing partitions of partitioned ones: `history_job` holds every provider's pull, so it has none. Its
+    tables never include the forecast path (the blend job rescores forecast skill)."""
+    assert _parents_outside(defs, "history_job") == set()
+    keys = {k.to_user_string() for k in defs.resolve_job_def("history_job").asset_layer.selected_asset_keys}
+    with_history = [name for name, spec in PROVIDERS.items() if spec.history is not None]
+    assert {f"raw/{name}" for name in with_history} <= keys
+    assert {"warehouse/observations", "warehouse/daily_observations", "marts/daily_site_weather"} <= keys
+    assert not keys & {"forecasts/blend", "marts/forecast_skill", "staging/stg_forecasts", "warehouse/forecasts"}
+    # A provider's own job (its schedule, the CLI) reads the other providers' validated rows only through the
+    # warehouse tables, and no forecast asset.
+    outside = _parents_outside(defs, "open_meteo_history_job")
+    assert outside and all(key.startswith(("observations/", "daily_observations/")) for key in outside), outside
+
+
+def test_offline_partitions_are_the_days_the_recordings_hold(tmp_path, dbt_manifest):
+    """Offline, a backfill picker offers 2024-01-01 .. 2024-03-31 (not the empty last 90 days of today)."""
+    env = {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_PROVIDERS": "open_meteo"}
+    offline = build_defs(Settings.from_env({**env, "WEATHER_ASSETS_OFFLINE": "1"})).resolve_job_def("history_job")
+    keys = offline.partitions_def.get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == ("2024-01-01", "2024-03-31", 91)
+    online = build_defs(Settings.from_env(env)).resolve_job_def("history_job")
+    assert online.partitions_def.get_partition_keys()[-1] >= "2026-01-01"  # open-ended: up to yesterday
+
+
 def evaluate(schedule: dg.ScheduleDefinition, tick: dt.datetime) -> ScheduleExecutionData:
     """One tick of `schedule` at `tick` on a throwaway instance.
 

@@ -27,6 +27,7 @@ from weather_assets.defs.common import (
     SITES_KEY,
     SNAPSHOT_KINDS,
     SnapshotKind,
+    history_providers,
     raw_key,
     validated_key,
     warehouse_key,
@@ -81,25 +82,51 @@ def range_request(
     )
 
 
+HISTORY_JOB = "history_job"
+
+
+def history_selection(specs: list[ProviderSpec]) -> dg.AssetSelection:
+    """The providers' pulls and validation, the site dimension, and everything downstream of them (warehouse tables,
+    dbt staging and marts with their checks), but not the forecast path: the blend and marts.forecast_skill are
+    rescored by the blend job (defs/blend.py) and, after new observations, by the automation sensor. In a history
+    job they would make the UI warn, on every backfill, about forecast assets the job does not load."""
+    forecast_path = dg.AssetSelection.assets(warehouse_key(SNAPSHOT_KINDS[FORECAST].table), BLEND_KEY).downstream()
+    selection = dg.AssetSelection.assets(*(raw_key(s.name) for s in specs), SITES_KEY).downstream()
+    # dbt models the selected ones read must exist too (a daily-only provider's marts read stg_observations).
+    selection = selection | (selection.upstream() & dg.AssetSelection.groups(METRICS_GROUP))
+    return selection - forecast_path
+
+
 @functools.cache
 def history_job(spec: ProviderSpec, settings: Settings) -> dg.UnresolvedAssetJobDefinition:
-    """The provider's pull and validation, the site dimension, and everything downstream of them
-    (warehouse tables, dbt staging and marts with their checks). One object per settings, shared by
-    the schedule and the site-catalog sensor."""
-    selection = dg.AssetSelection.assets(raw_key(spec.name), SITES_KEY).downstream()
-    # dbt models the selected ones read (e.g. stg_forecasts under forecast_skill) must exist too.
-    selection = selection | (selection.upstream() & dg.AssetSelection.groups(METRICS_GROUP))
-    # The blend learns from every provider's observations, but it has its own job and schedule (defs/blend.py):
-    # re-blending all forecasts is not part of loading one provider's days.
-    selection = selection - dg.AssetSelection.assets(BLEND_KEY)
+    """One provider's history job, for its schedule, the site-catalog sensor and the CLI. One object per
+    settings, shared by the schedule and the sensor."""
     return dg.define_asset_job(
         history_job_name(spec),
-        selection=selection,
+        selection=history_selection([spec]),
         executor_def=EXECUTOR,
         tags={PROVIDER_TAG: spec.name},
         description=f"{spec.title}: pull, validate and load a partition range into the warehouse, then "
-        "rebuild the marts for it. Launch a range as one run (single-run backfill policy). Run config "
-        "`sites` on the raw, validated and warehouse steps narrows a run to some catalog sites.",
+        "rebuild the marts for it (its daily schedule runs this). Launch a range as one run (single-run backfill "
+        "policy). Run config `sites` on the raw, validated and warehouse steps narrows a run to some catalog sites. "
+        f"To backfill from the UI, use `{HISTORY_JOB}` (every provider).",
+    )
+
+
+def all_history_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
+    """Every enabled history provider in one job: what a user backfills from the UI. The warehouse tables read
+    every provider's validated rows, so a job holding them with only one provider's pull makes the UI warn that
+    the other providers' assets are missing; this job holds all of them."""
+    specs = history_providers(settings)
+    return dg.define_asset_job(
+        HISTORY_JOB,
+        selection=history_selection(specs),
+        executor_def=EXECUTOR,
+        description="Every enabled provider (" + ", ".join(s.name for s in specs) + "): pull, validate and load a "
+        "partition range into the warehouse, then rebuild the marts for it, as one run (single-run backfill policy). "
+        "Backfill history here: Materialize all, pick the days, Launch backfill. A provider that keeps only its "
+        "latest days (NWS) loads the days it still serves and says which it skipped (raw asset metadata "
+        "`days_not_served`); the warehouse then lists it under `sources_not_loaded` for that run.",
     )
 
 
@@ -158,6 +185,8 @@ def _snapshot(
 
 def build_defs(settings: Settings) -> dg.Definitions:
     jobs, schedules = [], []
+    if history_providers(settings):
+        jobs.append(all_history_job(settings))
     for name in settings.providers:
         spec = PROVIDERS[name]
         if spec.history is not None:

@@ -205,7 +205,7 @@ def build_defs(settings: Settings, executor: dg.ExecutorDefinition) -> dg.Defini
     if not snapshot_providers(settings, SNAPSHOT_KINDS[FORECAST]):
         return dg.Definitions()  # no enabled provider forecasts: nothing to blend
     selection = dg.AssetSelection.assets(BLEND_KEY, FORECAST_SKILL_KEY)
-    # The dbt views forecast_skill reads must exist for it to build (as in the history jobs).
+    # The dbt views forecast_skill reads must exist for it to build.
     selection = selection | (selection.upstream() & dg.AssetSelection.groups(METRICS_GROUP))
     job = dg.define_asset_job(
         BLEND_JOB,

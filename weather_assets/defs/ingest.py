@@ -20,6 +20,7 @@ from weather_assets.defs.common import (
     GRAINS,
     HISTORY,
     HOURLY,
+    PROVIDER_TAG,
     RAW_GROUP,
     VALIDATED_GROUP,
     Grain,
@@ -71,14 +72,10 @@ def raw_history_asset(spec: ProviderSpec, settings: Settings) -> dg.AssetsDefini
         metadata={"provider": spec.name, "source": spec.source, "keyed": spec.secret is not None},
     )
     def raw_history(context: dg.AssetExecutionContext, config: SiteScope, http: LiveHttp) -> dg.MaterializeResult:
-        window = partition_window(context)
-        oldest = history.oldest_served(http.now().date())
-        if oldest is not None and window.first < oldest:
-            raise dg.Failure(
-                f"{spec.name}: the provider keeps only about {history.max_age_days} days of history; the "
-                f"window {window} starts before {oldest}. Nothing was requested; its older days "
-                "cannot be loaded from this provider."
-            )
+        window, not_served = served_window(context, spec, http)
+        if window is None:
+            context.log.warning(f"{spec.name}: {not_served}")
+            return dg.MaterializeResult(metadata={"days": dg.MetadataValue.int(0), **not_served_metadata(not_served)})
         sites, skipped = spec.covered(config.select(load_catalog(settings.sites_file)))
         context.log.info(f"{spec.name}: {len(sites)} site(s) served, {len(skipped)} skipped, {window}")
         landed, summary = pull_and_land(
@@ -105,10 +102,32 @@ def raw_history_asset(spec: ProviderSpec, settings: Settings) -> dg.AssetsDefini
                 "days": dg.MetadataValue.int(len(window)),
                 "time_range": dg.MetadataValue.text(f"{window.first}T00:00Z .. {window.last}T23:00Z"),
                 "landing_dir": dg.MetadataValue.path(str(settings.landing_dir / spec.name / HISTORY)),
+                **not_served_metadata(not_served),
             }
         )
 
     return raw_history
+
+
+def served_window(
+    context: dg.AssetExecutionContext, spec: ProviderSpec, http: LiveHttp
+) -> tuple[Window | None, str | None]:
+    """The part of the run's partition window the provider serves now, and what it leaves out and why.
+
+    A provider that keeps only its latest days (NWS: about 7) cannot serve older ones. Its own run (its history job,
+    tag PROVIDER_TAG) refuses such a window before requesting anything; a run over several providers
+    (`history_job`) loads the days it serves and says which it skipped, so the others' days still load."""
+    window = partition_window(context)
+    served, note = spec.history.served(window, http.now().date())
+    if note is not None and context.run.tags.get(PROVIDER_TAG) == spec.name:
+        raise dg.Failure(
+            f"{spec.name}: {note}. Nothing was requested; its older days cannot be loaded from this provider."
+        )
+    return served, note
+
+
+def not_served_metadata(note: str | None) -> dict[str, dg.MetadataValue]:
+    return {} if note is None else {"days_not_served": dg.MetadataValue.text(note)}
 
 
 # --- observations/<p>, daily_observations/<p> ------------------------------------------------------------
@@ -147,8 +166,12 @@ def validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grain
         ],
         metadata={"provider": spec.name, "source": spec.source, "grain": grain.name},
     )
-    def validated_history(context: dg.AssetExecutionContext, config: SiteScope):
-        window = partition_window(context)
+    def validated_history(context: dg.AssetExecutionContext, config: SiteScope, http: LiveHttp):
+        window, not_served = served_window(context, spec, http)
+        if window is None:  # nothing landed: the lake keeps whatever it held for these days
+            yield from validation_results(WindowTally())
+            yield dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(0), **not_served_metadata(not_served)})
+            return
         scope = config.site_ids(settings)
         kept, seen = newest_landed_rows(settings, spec, grain, window, scope)
         stamp = [
@@ -165,6 +188,7 @@ def validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grain
                 "site_scope": dg.MetadataValue.text(config.describe()),
                 "offline": dg.MetadataValue.bool(any(e.meta.get("offline") for e in seen)),
                 "lake_path": dg.MetadataValue.path(str(settings.lake_dir / grain.table / f"source={spec.source}")),
+                **not_served_metadata(not_served),
             }
         )
 

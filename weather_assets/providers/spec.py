@@ -17,6 +17,7 @@ import polars as pl
 
 from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpClient
 from weather_assets.sites.catalog import Site
+from weather_assets.window import Window
 
 ENV_PREFIX = "WEATHER_ASSETS_"
 # Days the daily history schedule loads per tick: the newest complete day plus the days before it that
@@ -206,6 +207,21 @@ class History:
     def oldest_served(self, today: dt.date) -> dt.date | None:
         """The oldest day the provider still serves on `today` (None: it keeps all its history)."""
         return None if self.max_age_days is None else today - dt.timedelta(days=self.max_age_days)
+
+    def served(self, window: Window, today: dt.date) -> tuple[Window | None, str | None]:
+        """The part of `window` the provider serves on `today`, and what is left out and why (None: all of it).
+
+        A provider that keeps only its latest days (NWS: about 7) cannot serve older ones."""
+        oldest = self.oldest_served(today)
+        if oldest is None or window.first >= oldest:
+            return window, None
+        why = (
+            f"the provider keeps only about {self.max_age_days} days of history (the oldest day it serves now is "
+            f"{oldest})"
+        )
+        if window.last < oldest:
+            return None, f"nothing of {window} can be loaded: {why}"
+        return Window(oldest, window.last), f"skipped {Window(window.first, oldest - dt.timedelta(days=1))}: {why}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -188,3 +188,77 @@ def test_a_provider_that_is_down_fails_its_own_run_and_the_others_load(tmp_path,
     assert results["open_meteo"].success
     loaded = table(settings, "SELECT DISTINCT source FROM observations")
     assert loaded["source"].to_list() == ["open-meteo"]
+
+
+def _range_tags(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict:
+    """The metadata of the asset's materialization (a range run records one per partition, all alike)."""
+    mats = [e.materialization for e in result.all_events if e.is_step_materialization]
+    mat = next(m for m in mats if m.asset_key == dg.AssetKey(key))
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(tmp_path, dbt_manifest):
+    """`history_job` (what a UI backfill runs) over 2024-03-14 .. 03-20, offline (clock 2024-03-24): NWS keeps
+    ~7 days, so it serves 03-17 .. 03-20. Its pull and validation take those days and say which they skipped;
+    the other provider loads the whole window; nothing of NWS's older days is requested or overwritten. NWS's
+    own job refuses the same window before requesting anything."""
+    settings = Settings.from_env(
+        {
+            "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
+            "WEATHER_ASSETS_START_DATE": "2024-03-01",
+            "WEATHER_ASSETS_OFFLINE": "1",
+            "WEATHER_ASSETS_PROVIDERS": "open_meteo,nws",
+        }
+    )
+    defs = build_defs(settings)
+    job = defs.resolve_job_def("history_job")
+    tables = [k for k in job.asset_layer.executable_asset_keys if k.path[0] not in ("staging", "intermediate", "marts")]
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags=_range_tags("2024-03-14", "2024-03-20"),
+            asset_selection=tables,
+            raise_on_error=False,
+        )
+        assert result.success, [e.message for e in result.all_events if e.is_step_failure]
+        skipped = "skipped 2024-03-14 .. 2024-03-16: the provider keeps only about 7 days of history"
+        assert skipped in _metadata(result, ["raw", "nws"])["days_not_served"]
+        assert skipped in _metadata(result, ["observations", "nws"])["days_not_served"]
+        assert _metadata(result, ["raw", "nws"])["days"] == 4
+        assert "days_not_served" not in _metadata(result, ["raw", "open_meteo"])
+        lake_days = sorted(
+            p.parent.name for p in (settings.lake_dir / "observations" / "source=nws").rglob("*.parquet")
+        )
+        assert lake_days == [f"date=2024-03-{d}" for d in (17, 18, 19, 20)]
+        # The warehouse loads a source for the window only when the lake holds all of it; NWS is listed, not failed.
+        observations = _metadata(result, ["warehouse", "observations"])
+        assert observations["sources_loaded"] == "open-meteo"
+        assert observations["sources_not_loaded"] == {"nws": "3 day(s) not validated, first 2024-03-14"}
+
+        # Nothing NWS serves in the window: it says so and the other provider still loads.
+        older = job.execute_in_process(
+            instance=instance,
+            tags=_range_tags("2024-03-05", "2024-03-06"),
+            asset_selection=tables,
+            raise_on_error=False,
+        )
+        assert older.success
+        assert (
+            "nothing of 2024-03-05 .. 2024-03-06 can be loaded" in _metadata(older, ["raw", "nws"])["days_not_served"]
+        )
+        assert _metadata(older, ["warehouse", "observations"])["sources_loaded"] == "open-meteo"
+
+        own = defs.resolve_job_def(history_job_name(PROVIDERS["nws"])).execute_in_process(
+            instance=instance, tags=_range_tags("2024-03-14", "2024-03-20"), raise_on_error=False
+        )
+    assert not own.success
+    (failure,) = [e for e in own.all_events if e.is_step_failure]
+    assert failure.step_key == "raw__nws"
+    assert f"nws: {skipped}" in failure.step_failure_data.error.message
+    assert "Nothing was requested" in failure.step_failure_data.error.message
+    hours = table(settings, "SELECT source, count(DISTINCT observed_at::DATE) AS days FROM observations GROUP BY 1")
+    assert hours.rows() == [("open-meteo", 9)]
