@@ -72,6 +72,7 @@ def _dbt_parse() -> None:
 LONG_FIRST = (
     "integration/test_shared_lake.py",
     "integration/test_dagster_dev.py",
+    "integration/test_ui_browser.py",
     "test_cli_faults.py",
     "test_cli.py",
     "defs/test_all_providers.py",
