@@ -15,7 +15,7 @@ def main(partition: str) -> int:
     settings = Settings.from_env()
     defs = build_defs(settings)
     # The history job's selection (weather_assets/defs/automation.py): pull, validation, sites, and downstream.
-    roots = [["raw", "open_meteo"], ["observations", "open_meteo"], ["warehouse", "sites"]]
+    roots = [["raw", "open_meteo"], ["observations", "open_meteo_observations"], ["warehouse", "sites"]]
     selection = dg.AssetSelection.assets(*(dg.AssetKey(k) for k in roots)).downstream()
     result = dg.materialize(
         [*defs.assets, *(defs.asset_checks or [])],

@@ -66,6 +66,20 @@ def test_asset_graph_matches_the_snapshot(defs):
     assert current == json.loads(SNAPSHOT.read_text())
 
 
+def test_every_node_in_the_ui_graph_has_its_own_uncut_label(defs):
+    """The asset graph labels a node with the last part of its key and cuts labels past 31 characters:
+    with every provider on, no two assets may share a label (observations/open_meteo and
+    forecasts/open_meteo once both read `open_meteo`) and none may be cut."""
+    keys = defs.get_repository_def().asset_graph.get_all_asset_keys()
+    labels: dict[str, list[str]] = {}
+    for key in keys:
+        labels.setdefault(key.path[-1], []).append(key.to_user_string())
+    assert {label: names for label, names in labels.items() if len(names) > 1} == {}
+    assert [label for label in labels if len(label) > 31] == []
+    assert dg.AssetKey(["observations", "open_meteo_observations"]) in keys
+    assert dg.AssetKey(["raw", "open_meteo_forecast_pull"]) in keys
+
+
 def test_runs_started_without_a_job_of_ours_run_in_process(defs):
     """The UI's Materialize and declarative automation use the code location's implicit asset job."""
     assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
@@ -75,7 +89,7 @@ def test_runs_started_without_a_job_of_ours_run_in_process(defs):
 def test_layers_are_groups_and_every_warehouse_writer_shares_the_pool(defs):
     g = graph(defs)["assets"]
     assert g["raw/open_meteo"]["group"] == "raw"
-    assert g["observations/open_meteo"]["group"] == "validated"
+    assert g["observations/open_meteo_observations"]["group"] == "validated"
     assert g["warehouse/observations"]["group"] == "warehouse"
     assert g["marts/daily_site_weather"]["group"] == "metrics"
     assert g["forecasts/blend"]["group"] == "metrics"
@@ -96,7 +110,7 @@ def test_every_partitioned_asset_on_the_history_path_runs_a_range_as_one_run(def
     ]
     assert {n.key.to_user_string() for n in partitioned} >= {
         "raw/open_meteo",
-        "observations/open_meteo",
+        "observations/open_meteo_observations",
         "warehouse/observations",
         "warehouse/rejected_observations",
         "marts/daily_site_weather",

@@ -2,9 +2,9 @@
 partitions, the run-config site scope and the automation conditions. Every asset key is built here.
 
 Asset keys (`<p>` is a provider name, e.g. open_meteo):
-  raw/<p>, raw/<p>_forecast, raw/<p>_current                  raw pulls, landed verbatim
-  observations/<p>, daily_observations/<p>                    validated history (hourly, daily grain)
-  forecasts/<p>, current_conditions/<p>                       validated snapshots
+  raw/<p>, raw/<p>_forecast_pull, raw/<p>_current_pull                      raw pulls, landed verbatim
+  observations/<p>_observations, daily_observations/<p>_daily_observations  validated history (hourly, daily)
+  forecasts/<p>_forecasts, current_conditions/<p>_current                   validated snapshots
   warehouse/<table>                                           DuckDB tables (sites, observations, ...)
   staging/*, intermediate/*, marts/*                          dbt models (defs/metrics.py)
 """
@@ -115,14 +115,36 @@ def snapshot_providers(settings: Settings, kind: SnapshotKind) -> list[ProviderS
 # --- Asset keys --------------------------------------------------------------------------------------
 
 
+# The asset graph labels a node with the last part of its key only (cut past about 30 characters), so
+# that part names both the provider and what the asset holds: `open_meteo` alone would label the raw
+# pull, the validated observations and the validated forecasts alike.
+_LABELS = {"current_conditions": "current"}  # openweathermap_current_conditions would be cut
+_PULL = "_pull"
+
+
 def raw_key(provider: str, kind: str = HISTORY) -> dg.AssetKey:
-    """raw/<p> for history, raw/<p>_forecast and raw/<p>_current for snapshots."""
-    return dg.AssetKey(["raw", provider if kind == HISTORY else f"{provider}_{kind}"])
+    """raw/<p> for history, raw/<p>_forecast_pull and raw/<p>_current_pull for snapshots."""
+    return dg.AssetKey(["raw", provider if kind == HISTORY else f"{provider}_{kind}{_PULL}"])
 
 
 def validated_key(table: str, provider: str) -> dg.AssetKey:
-    """observations/<p>, daily_observations/<p>, forecasts/<p>, current_conditions/<p>."""
-    return dg.AssetKey([table, provider])
+    """observations/<p>_observations, daily_observations/<p>_daily_observations, forecasts/<p>_forecasts,
+    current_conditions/<p>_current."""
+    return dg.AssetKey([table, f"{provider}_{_LABELS.get(table, table)}"])
+
+
+def history_provider_of(key: dg.AssetKey) -> str | None:
+    """The provider whose hourly history pull (raw/<p>) or validation (observations/<p>_observations) `key`
+    is; None for any other asset."""
+    if len(key.path) != 2:
+        return None
+    layer, name = key.path
+    if layer == "raw" and not name.endswith(_PULL):
+        return name
+    suffix = f"_{HOURLY.table}"
+    if layer == HOURLY.table and name.endswith(suffix):
+        return name[: -len(suffix)]
+    return None
 
 
 def warehouse_key(table: str) -> dg.AssetKey:

@@ -1,8 +1,9 @@
 """History ingest per provider, built from its `ProviderSpec`: nothing here names a provider.
 
-  raw/<p>                 (group raw)        the pull for a UTC partition window, landed verbatim
-  observations/<p>        (group validated)  hourly rows in the canonical schema, pandera-validated, rejects kept
-  daily_observations/<p>  (group validated)  the same for daily-grain sources (GHCND)
+  raw/<p>                                     (group raw)        the pull for a UTC partition window, landed verbatim
+  observations/<p>_observations               (group validated)  hourly rows in the canonical schema,
+                                                                 pandera-validated, rejects kept
+  daily_observations/<p>_daily_observations   (group validated)  the same for daily-grain sources (GHCND)
 
 A disabled provider (keyed without its key, or left out of WEATHER_ASSETS_PROVIDERS) gets one
 unmaterializable asset `raw/<p>` in the group `disabled_providers` that says why. Snapshot assets
@@ -134,8 +135,8 @@ def not_served_metadata(note: str | None) -> dict[str, dg.MetadataValue]:
 
 
 def validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grain) -> dg.AssetsDefinition:
-    """observations/<p> or daily_observations/<p>: the landed window normalised, validated and written
-    to the lake, rejects quarantined beside it."""
+    """observations/<p>_observations or daily_observations/<p>_daily_observations: the landed window
+    normalised, validated and written to the lake, rejects quarantined beside it."""
     key = validated_key(grain.table, spec.name)
     what = "hourly schema (UTC, SI units)" if grain is HOURLY else "daily schema (station observation day, SI units)"
 

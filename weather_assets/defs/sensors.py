@@ -28,6 +28,7 @@ from weather_assets.defs.common import (
     OBSERVATIONS_KEY,
     REJECTED_OBSERVATIONS_KEY,
     SITES_KEY,
+    history_provider_of,
     history_providers,
     raw_key,
     validated_key,
@@ -266,7 +267,7 @@ def run_failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun, settin
         ("asset", ", ".join(k.to_user_string() for k in failed) or "none (the run failed outside a step)"),
         ("partition", _partitions_text(run)),
     ]
-    providers = sorted({k.path[1] for k in failed if len(k.path) == 2 and k.path[0] in ("raw", "observations")})
+    providers = sorted({p for p in map(history_provider_of, failed) if p})
     for provider in providers:  # the pull or validation failed: none of the run's sites got data
         share = 1.0 if sites else 0.0
         fields.append(

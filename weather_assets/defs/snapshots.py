@@ -1,8 +1,8 @@
 """Unpartitioned snapshots per provider, keyed by when we took them (on the hour; offline runs use the
 recording's pinned clock):
 
-  raw/<p>_forecast -> forecasts/<p>           a forecast, valid times on the hour
-  raw/<p>_current  -> current_conditions/<p>  the latest reports, at their own report times
+  raw/<p>_forecast_pull -> forecasts/<p>_forecasts        a forecast, valid times on the hour
+  raw/<p>_current_pull  -> current_conditions/<p>_current  the latest reports, at their own report times
 
 Each run adds one snapshot to the lake under `<table>/source=<source>/issued_at=<…>/`; the warehouse
 keeps every snapshot (forecast skill needs the old ones).
@@ -41,7 +41,7 @@ class SnapshotConfig(dg.Config):
 
 
 def raw_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: Settings) -> dg.AssetsDefinition:
-    """raw/<p>_forecast or raw/<p>_current: one snapshot for every catalog site the provider serves."""
+    """raw/<p>_forecast_pull or raw/<p>_current_pull: one snapshot for every catalog site the provider serves."""
     snapshot: Snapshot = getattr(spec, kind.name)
     detail = f" ({snapshot.description})" if snapshot.description else ""
 
@@ -84,8 +84,8 @@ def raw_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: Setting
 
 
 def validated_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: Settings) -> dg.AssetsDefinition:
-    """forecasts/<p> or current_conditions/<p>: the newest snapshot normalised, validated and written to
-    the lake, rejects beside it."""
+    """forecasts/<p>_forecasts or current_conditions/<p>_current: the newest snapshot normalised, validated
+    and written to the lake, rejects beside it."""
     snapshot: Snapshot = getattr(spec, kind.name)
 
     @dg.asset(

@@ -127,9 +127,8 @@ def test_every_snapshot_source_lands_in_forecasts_and_current_conditions(all_set
         for k in graph.materializable_asset_keys
         if k.path[0] in ("forecasts", "current_conditions") and k != BLEND_KEY  # the blend is not a provider's
     ]
-    raw = [
-        dg.AssetKey(["raw", f"{k.path[1]}_{'forecast' if k.path[0] == 'forecasts' else 'current'}"]) for k in snapshot
-    ]
+    raw = [parent for k in snapshot for parent in graph.get(k).parent_keys]
+    assert len(raw) == len(snapshot) and all(p.path[0] == "raw" for p in raw)
     selection = [
         *raw,
         *snapshot,
@@ -227,7 +226,7 @@ def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(
         assert result.success, [e.message for e in result.all_events if e.is_step_failure]
         skipped = "skipped 2024-03-14 .. 2024-03-16: the provider keeps only about 7 days of history"
         assert skipped in _metadata(result, ["raw", "nws"])["days_not_served"]
-        assert skipped in _metadata(result, ["observations", "nws"])["days_not_served"]
+        assert skipped in _metadata(result, ["observations", "nws_observations"])["days_not_served"]
         assert _metadata(result, ["raw", "nws"])["days"] == 4
         assert "days_not_served" not in _metadata(result, ["raw", "open_meteo"])
         lake_days = sorted(

@@ -17,7 +17,7 @@ from weather_assets.defs import common, ingest, resources, snapshots, warehouse,
 from weather_assets.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-VALIDATED = dg.AssetKey(["observations", "open_meteo"])
+VALIDATED = dg.AssetKey(["observations", "open_meteo_observations"])
 OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
 REJECTED = dg.AssetKey(["warehouse", "rejected_observations"])
 SITES = dg.AssetKey(["warehouse", "sites"])

@@ -133,7 +133,7 @@ def test_a_temperature_that_does_not_parse_is_quarantined_not_stored_as_null(set
     check = reject_rate_check(again)
     assert check.metadata["rejected"].value == 2
     assert "unparsed_value" in check.metadata["by_check"].value
-    validated = again.asset_materializations_for_node("observations__open_meteo")[0].metadata
+    validated = again.asset_materializations_for_node("observations__open_meteo_observations")[0].metadata
     assert validated["rejected"].value == 2 and validated["dagster/row_count"].value == after.height
     warehouse_rejects = again.asset_materializations_for_node("warehouse__rejected_observations")[0].metadata
     assert "unparsed_value" in warehouse_rejects["by_check"].value

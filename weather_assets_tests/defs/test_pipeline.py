@@ -80,7 +80,7 @@ def test_partition_is_idempotent_and_a_failed_write_keeps_the_previous_rows(live
     assert rejected["observed_at"][0] == dt.datetime(2024, 1, 20, 5)
     assert "less_than_or_equal_to(60.0)" in rejected["failed_check"][0]
     assert json.loads(rejected["record"][0])["temperature_c"] == 71.3
-    validated = result.asset_materializations_for_node("observations__open_meteo")[0].metadata
+    validated = result.asset_materializations_for_node("observations__open_meteo_observations")[0].metadata
     assert validated["dagster/row_count"].value == first.height and validated["rejected"].value == 1
     loaded = result.asset_materializations_for_node("warehouse__observations")[0].metadata
     assert loaded["dagster/row_count"].value == first.height
@@ -148,7 +148,7 @@ def test_a_month_is_one_run_with_the_minimum_number_of_requests(live_settings, s
     # 15 x 31 x 24 hours, minus the quarantined 71.3 °C hour.
     assert counts["n"][0] == len(CATALOG) * 31 * 24 - 1
     # One run materialized all 31 partitions of each asset.
-    for node in ("raw__open_meteo", "observations__open_meteo", "warehouse__observations"):
+    for node in ("raw__open_meteo", "observations__open_meteo_observations", "warehouse__observations"):
         partitions = sorted(m.partition for m in result.asset_materializations_for_node(node))
         assert partitions == [f"2024-01-{d:02d}" for d in range(1, 32)], node
 
@@ -177,11 +177,11 @@ def test_validation_in_chunks_writes_and_reports_what_one_pass_would(tmp_path, s
         )
         monkeypatch.setattr(ingest, "VALIDATION_CHUNK_DAYS", chunk_days)
         rereads.clear()
-        keys = [["raw", "open_meteo"], ["observations", "open_meteo"]]
+        keys = [["raw", "open_meteo"], ["observations", "open_meteo_observations"]]
         result = run(settings, keys, first="2024-01-15", last="2024-01-24")
         assert result.success
         assert rereads == [days[i : i + chunk_days] for i in range(0, len(days), chunk_days)]
-        materialization = result.asset_materializations_for_node("observations__open_meteo")[0]
+        materialization = result.asset_materializations_for_node("observations__open_meteo_observations")[0]
         metadata = {k: v.value for k, v in materialization.metadata.items() if k != "dagster/column_schema"}
         checks = {e.check_name: (e.passed, {k: v.value for k, v in e.metadata.items()})
                   for e in result.get_asset_check_evaluations()}
@@ -289,7 +289,7 @@ def test_offline_mode_replays_through_the_same_client_and_says_so(tmp_path, dbt_
     )
     result = run(settings, INGEST, partition_key="2024-02-14")
     raw = result.asset_materializations_for_node("raw__open_meteo")[0].metadata
-    validated = result.asset_materializations_for_node("observations__open_meteo")[0].metadata
+    validated = result.asset_materializations_for_node("observations__open_meteo_observations")[0].metadata
     assert raw["offline"].value is True and validated["offline"].value is True
     assert raw["requests"].value == 1
     # berlin_de 2024-02-14T13:00 has an injected humidity of 104 %.
@@ -311,9 +311,9 @@ def test_settings_urls_are_what_the_client_calls(tmp_path, server, dbt_manifest)
 
 
 def test_forecast_snapshot_lands_once_per_issue_time(live_settings, server):
-    keys = [["raw", "open_meteo_forecast"], ["forecasts", "open_meteo"], ["warehouse", "forecasts"]]
+    keys = [["raw", "open_meteo_forecast_pull"], ["forecasts", "open_meteo_forecasts"], ["warehouse", "forecasts"]]
     defs = build_defs(live_settings)
-    config = {"ops": {"raw__open_meteo_forecast": {"config": {"issued_at": "2024-02-10T06:40:00+00:00"}}}}
+    config = {"ops": {"raw__open_meteo_forecast_pull": {"config": {"issued_at": "2024-02-10T06:40:00+00:00"}}}}
     for _ in range(2):  # the same snapshot twice: replaced, not duplicated
         result = dg.materialize(list(defs.assets), resources=defs.resources, run_config=config,
                                 selection=[dg.AssetKey(k) for k in keys])

@@ -115,7 +115,7 @@ def test_added_site_loads_its_history_from_the_start_date_for_that_site_only(off
         assert request.run_config == {
             "ops": {
                 "raw__open_meteo": scope,
-                "observations__open_meteo": scope,
+                "observations__open_meteo_observations": scope,
                 "warehouse__observations": scope,
                 "warehouse__rejected_observations": scope,
             }

@@ -61,7 +61,7 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 # the dbt models; `--mode job` runs those too).
 WAREHOUSE_PATH = [
     ["raw", "open_meteo"],
-    ["observations", "open_meteo"],
+    ["observations", "open_meteo_observations"],
     ["warehouse", "observations"],
     ["warehouse", "rejected_observations"],
     ["warehouse", "sites"],

@@ -5,7 +5,8 @@ offline providers. The test does what the README tells a user to do: opens the `
 "Materialize all", picks 10 days, clicks "Launch backfill". No warning may appear on the way (no "Are you
 sure?" about unmaterialized upstream assets, no "Upstream data missing"), the picker offers the days the
 offline recordings hold, and the backfill succeeds as one run. Then `marts/daily_site_weather` shows its
-chart. Screenshots of each step go to `test-output/ui/` (beside the repository's root) for a person to look at.
+chart. First, the `validated` group's graph labels every asset in full (a node shows only its key's last
+part). Screenshots of each step go to `test-output/ui/` (beside the repository's root) for a person to look at.
 
 Chromium comes from Debian's package (`.ci/run` installs it); Playwright never downloads a browser here.
 """
@@ -77,14 +78,30 @@ def _backfills(dev: DagsterDev) -> list[dict]:
     return data["partitionBackfillsOrError"]["results"]
 
 
+def _group_labels(dev: DagsterDev, group: str) -> list[str]:
+    data = dev.graphql("{ assetNodes { assetKey { path } groupName } }")
+    return sorted(node["assetKey"]["path"][-1] for node in data["assetNodes"] if node["groupName"] == group)
+
+
 def test_history_backfill_from_the_job_page_launches_without_warnings_and_the_mart_shows_its_chart(
     tmp_path, browser_page
 ):
     page = browser_page
     with DagsterDev.running(tmp_path) as dev:
         base = f"http://127.0.0.1:{dev.port}"
-        page.goto(f"{base}/locations/weather_assets/jobs/history_job")
+        page.set_viewport_size({"width": 1600, "height": 2400})  # the graph renders only the nodes in view
+        page.goto(f"{base}/locations/weather_assets/asset-groups/validated")
         _dismiss_welcome(page)
+        labels = _group_labels(dev, "validated")
+        assert "open_meteo_observations" in labels and "open_meteo_forecasts" in labels, labels
+        page.get_by_text("open_meteo_observations", exact=True).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(2000)  # the nodes' status queries settle
+        _shot(page, "00_validated_group")
+        shown = page.locator("body").inner_text().splitlines()
+        assert [label for label in labels if label not in shown] == [], shown  # each node's label, uncut
+
+        page.set_viewport_size({"width": 1600, "height": 1000})
+        page.goto(f"{base}/locations/weather_assets/jobs/history_job")
         page.get_by_role("button", name="Materialize all").first.click()
 
         dialog = page.get_by_role("dialog")

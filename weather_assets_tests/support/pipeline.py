@@ -12,7 +12,7 @@ RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_ra
 # The history path up to the warehouse tables.
 INGEST = [
     ["raw", "open_meteo"],
-    ["observations", "open_meteo"],
+    ["observations", "open_meteo_observations"],
     ["warehouse", "observations"],
     ["warehouse", "rejected_observations"],
     ["warehouse", "sites"],
