@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import polars as pl
 
@@ -72,6 +72,17 @@ class Window:
             last = min(self.last, first + dt.timedelta(days=days - 1))
             yield Window(first, last)
             first = last + ONE_DAY
+
+    @classmethod
+    def covering(cls, days: Iterable[dt.date]) -> list[Window]:
+        """The fewest windows covering exactly `days`: one per run of consecutive days, in order."""
+        windows: list[Window] = []
+        for day in sorted(set(days)):
+            if windows and day == windows[-1].last + ONE_DAY:
+                windows[-1] = cls(windows[-1].first, day)
+            else:
+                windows.append(cls.day(day))
+        return windows
 
     def sql_params(self) -> dict[str, dt.datetime]:
         """The SQL files' window parameters: `$start` and `$end` (end exclusive)."""

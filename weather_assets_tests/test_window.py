@@ -24,6 +24,14 @@ def test_days_bounds_and_length_of_a_range():
     assert str(window) == "2024-02-27 .. 2024-03-02" and str(Window.day(D(2024, 1, 1))) == "2024-01-01"
 
 
+def test_covering_gives_one_window_per_run_of_consecutive_days():
+    days = [D(2024, 3, 1), D(2024, 2, 28), D(2024, 2, 29), D(2024, 3, 5), D(2024, 3, 1)]  # unordered, repeated
+    assert Window.covering(days) == [Window(D(2024, 2, 28), D(2024, 3, 1)), Window.day(D(2024, 3, 5))]
+    assert Window.covering([]) == []
+    window = Window(D(2024, 3, 1), D(2024, 3, 10))
+    assert Window.covering(window.days) == [window]
+
+
 def test_a_window_that_ends_before_it_starts_is_refused():
     with pytest.raises(ValueError, match="ends \\(2024-01-01\\) before it starts \\(2024-01-02\\)"):
         Window(D(2024, 1, 2), D(2024, 1, 1))

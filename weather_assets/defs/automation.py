@@ -126,7 +126,7 @@ def all_history_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
         "partition range into the warehouse, then rebuild the marts for it, as one run (single-run backfill policy). "
         "Backfill history here: Materialize all, pick the days, Launch backfill. A provider that keeps only its "
         "latest days (NWS) loads the days it still serves and says which it skipped (raw asset metadata "
-        "`days_not_served`); the warehouse then lists it under `sources_not_loaded` for that run.",
+        "`days_not_served`); the warehouse loads it on those days and lists the others under `days_not_loaded`.",
     )
 
 

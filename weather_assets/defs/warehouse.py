@@ -15,7 +15,9 @@ warehouse, the automation sensor brings these tables up to date. A run narrowed 
 defs/warehouse_checks.py.
 """
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import duckdb
@@ -67,20 +69,75 @@ SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
-def sources_to_load(
+@dataclasses.dataclass(frozen=True)
+class LoadPlan:
+    """What one warehouse load replaces, in one transaction: the run's window for each source whose lake holds
+    all of it (`complete`), and for a source whose lake holds only some of its days (`partial`: NWS keeps
+    about 7 days, so a backfill over older days lands only its recent ones) exactly the days it holds. The
+    days a source lacks (`gaps`) keep their rows as they were."""
+
+    window: Window
+    complete: list[str]
+    partial: dict[str, list[Window]]
+    gaps: dict[str, list[dt.date]]
+
+    @property
+    def sources(self) -> list[str]:
+        return [*self.complete, *self.partial]
+
+    def slices(self) -> Iterator[tuple[Window, list[str]]]:
+        """(window, sources) pairs to replace: the whole window for the complete sources, then each partial
+        source's runs of consecutive days."""
+        if self.complete:
+            yield self.window, self.complete
+        for source, windows in self.partial.items():
+            for window in windows:
+                yield window, [source]
+
+    def loaded(self, sites: list[str]) -> dg.MetadataValue:
+        """What this load replaced, for the `failing_sites_below_threshold` check (LOADED_KEY)."""
+        return dg.MetadataValue.json(
+            {
+                "start": self.window.start.isoformat(),
+                "end": self.window.end.isoformat(),
+                "sites": sites,
+                "sources": self.complete,
+                "partial": {s: [[str(w.first), str(w.last)] for w in windows] for s, windows in self.partial.items()},
+            }
+        )
+
+    def metadata(self) -> dict[str, dg.MetadataValue]:
+        out = {"sources_loaded": dg.MetadataValue.text(", ".join(self.sources))}
+        if self.gaps:
+            out["days_not_loaded"] = dg.MetadataValue.json(
+                {
+                    source: f"{len(m)} day(s) not in the lake ({m[0]} .. {m[-1]}): their rows are unchanged"
+                    for source, m in self.gaps.items()
+                }
+            )
+        return out
+
+
+def plan_load(
     context: dg.AssetExecutionContext, settings: Settings, grain: Grain, table: str, window: Window
-) -> tuple[list[str], dict[str, list[dt.date]]]:
-    """The sources whose rows this run replaces, and those left unchanged with the days they lack.
+) -> LoadPlan:
+    """Which sources this run replaces, and on which days.
 
     A provider's own run (tag PROVIDER_TAG) replaces only that provider's rows and fails, leaving the
-    warehouse unchanged, if the lake lacks any of its days. Any other run (UI, automation) replaces every
-    enabled provider of `grain` whose lake holds the whole window; the others are listed, not failed.
+    warehouse unchanged, if the lake lacks any of its days. Any other run (UI, automation, `history_job`)
+    replaces every enabled provider of `grain` on the days its lake holds, and fails only if no provider's
+    lake holds any day of the window.
     """
     own = context.run.tags.get(PROVIDER_TAG)
     specs = [s for s in history_providers(settings, grain) if own is None or s.name == own]
     gaps = {s.source: lake.missing_days(settings.lake_dir, table, s.source, window.days) for s in specs}
     gaps = {source: missing for source, missing in gaps.items() if missing}
-    if gaps and (own is not None or len(gaps) == len(specs)):
+    partial = {
+        source: Window.covering(set(window.days) - set(missing))
+        for source, missing in gaps.items()
+        if len(missing) < len(window)
+    }
+    if gaps and (own is not None or (len(gaps) == len(specs) and not partial)):
         detail = "; ".join(
             f"{s}: {', '.join(str(d) for d in m[:5])}{' …' if len(m) > 5 else ''}" for s, m in gaps.items()
         )
@@ -88,15 +145,20 @@ def sources_to_load(
             f"{table}: the lake has no validated partition for {detail}. Materialize the validated "
             "assets for those days first; the warehouse was left unchanged."
         )
-    return [s.source for s in specs if s.source not in gaps], gaps
+    complete = [s.source for s in specs if s.source not in gaps]
+    return LoadPlan(window, complete, partial, gaps)
 
 
-def _skipped_metadata(gaps: dict[str, list[dt.date]]) -> dict:
-    return {
-        "sources_not_loaded": dg.MetadataValue.json(
-            {source: f"{len(m)} day(s) not validated, first {m[0]}" for source, m in gaps.items()}
-        )
-    }
+def replace_planned(
+    con: duckdb.DuckDBPyConnection,
+    plan: LoadPlan,
+    replace: Callable[[Window, list[str]], tuple[int, ...]],
+) -> tuple[int, ...]:
+    """`replace(window, sources)` for each slice of `plan`, all in ONE transaction (one lake snapshot: a
+    failure in any slice leaves the warehouse as it was); the counts summed, or () if nothing was replaced."""
+    with writer.transaction(con):
+        counts = [replace(window, sources) for window, sources in plan.slices()]
+    return tuple(map(sum, zip(*counts, strict=True))) if counts else ()
 
 
 def history_table(settings: Settings) -> dict:
@@ -219,10 +281,14 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
     def observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
         window = partition_window(context)
         scope = config.site_ids(settings)
-        sources, gaps = sources_to_load(context, settings, HOURLY, lake.OBSERVATIONS, window)
-        files = lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, sources, window.days)
+        plan = plan_load(context, settings, HOURLY, lake.OBSERVATIONS, window)
+
+        def replace(part: Window, sources: list[str]) -> tuple[int, int, int]:
+            files = lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, sources, part.days)
+            return (*writer.replace_observations_window(con, part, files, sources, sites=scope), len(files))
+
         with warehouse.connect() as con:
-            deleted, inserted = writer.replace_observations_window(con, window, files, sources, sites=scope)
+            deleted, inserted, files = replace_planned(con, plan, replace) or (0, 0, 0)
             snapshot = ducklake.current_snapshot(con)
             duplicates, incomplete, report = _observations_report(con, window, every_hour)
             # Quarantined hours of every source the check judges (not only this run's: a provider's own
@@ -243,21 +309,12 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
                 "time_range": dg.MetadataValue.text(
                     f"{window.start:%Y-%m-%dT%H:%MZ} .. {window.end:%Y-%m-%dT%H:%MZ} (exclusive)"
                 ),
-                "lake_files": dg.MetadataValue.int(len(files)),
+                "lake_files": dg.MetadataValue.int(files),
                 "warehouse": dg.MetadataValue.text(settings.lake.describe()),
                 LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
                 "site_scope": dg.MetadataValue.text(config.describe()),
-                "sources_loaded": dg.MetadataValue.text(", ".join(sources)),
-                **_skipped_metadata(gaps),
-                # What this load replaced, for the `failing_sites_below_threshold` check.
-                LOADED_KEY: dg.MetadataValue.json(
-                    {
-                        "start": window.start.isoformat(),
-                        "end": window.end.isoformat(),
-                        "sites": scope,
-                        "sources": sources,
-                    }
-                ),
+                **plan.metadata(),
+                LOADED_KEY: plan.loaded(scope),
             }
         )
 
@@ -304,10 +361,14 @@ def rejected_observations_table(settings: Settings) -> dg.AssetsDefinition:
     def rejected_observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
         window = partition_window(context)
         scope = config.site_ids(settings)
-        sources, gaps = sources_to_load(context, settings, HOURLY, lake.REJECTED, window)
-        files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, window.days)
+        plan = plan_load(context, settings, HOURLY, lake.REJECTED, window)
+
+        def replace(part: Window, sources: list[str]) -> tuple[int]:
+            files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, part.days)
+            return (writer.replace_rejected_window(con, part, files, sources, sites=scope),)
+
         with warehouse.connect() as con:
-            inserted = writer.replace_rejected_window(con, window, files, sources, sites=scope)
+            (inserted,) = replace_planned(con, plan, replace) or (0,)
             snapshot = ducklake.current_snapshot(con)
             by_check = con.execute(writer.sql("summarize_rejected_observations"), window.sql_params()).pl()
         return dg.MaterializeResult(
@@ -315,8 +376,7 @@ def rejected_observations_table(settings: Settings) -> dg.AssetsDefinition:
                 "dagster/row_count": dg.MetadataValue.int(inserted),
                 "by_check": dg.MetadataValue.md(markdown_table(by_check)),
                 LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
-                "sources_loaded": dg.MetadataValue.text(", ".join(sources)),
-                **_skipped_metadata(gaps),
+                **plan.metadata(),
             }
         )
 
@@ -353,15 +413,17 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
             yield dg.MaterializeResult(metadata={"note": "no enabled provider has daily history"})
             yield dg.AssetCheckResult(check_name="unique_key", passed=True, metadata={"duplicate_keys": 0})
             return
-        sources, gaps = sources_to_load(context, settings, DAILY, lake.DAILY, window)
-        files, rejected_files = (
-            lake.files_for_days(settings.lake_dir, table, sources, window.days)
-            for table in (DAILY.table, DAILY.rejected)
-        )
-        with warehouse.connect() as con:
-            deleted, inserted, rejected = writer.replace_daily_window(
-                con, window, files, rejected_files, sources, sites=scope
+        plan = plan_load(context, settings, DAILY, lake.DAILY, window)
+
+        def replace(part: Window, sources: list[str]) -> tuple[int, int, int]:
+            files, rejected_files = (
+                lake.files_for_days(settings.lake_dir, table, sources, part.days)
+                for table in (DAILY.table, DAILY.rejected)
             )
+            return writer.replace_daily_window(con, part, files, rejected_files, sources, sites=scope)
+
+        with warehouse.connect() as con:
+            deleted, inserted, rejected = replace_planned(con, plan, replace) or (0, 0, 0)
             snapshot = ducklake.current_snapshot(con)
             duplicates = con.execute(writer.sql("check_daily_observations_duplicates"), window.sql_params()).pl()
             per_source = con.execute(writer.sql("summarize_daily_observations_by_source"), window.sql_params()).pl()
@@ -374,8 +436,7 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
                 LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
                 "days": dg.MetadataValue.text(f"{window.first} .. {window.last}"),
                 "by_source": dg.MetadataValue.md(markdown_table(per_source)),
-                "sources_loaded": dg.MetadataValue.text(", ".join(sources)),
-                **_skipped_metadata(gaps),
+                **plan.metadata(),
             }
         )
 

@@ -113,13 +113,20 @@ def failing_sites_below_threshold_check(settings: Settings) -> dg.AssetChecksDef
         scope = list(load["sites"])
         window = Window.from_bounds(dt.datetime.fromisoformat(load["start"]), dt.datetime.fromisoformat(load["end"]))
         loaded_sources = load.get("sources", [spec.source for spec in specs])
+        # A source the load replaced on some days only (its lake lacked the others) is judged on those days.
+        partial = {
+            source: [Window(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in spans]
+            for source, spans in load.get("partial", {}).items()
+        }
         # Each provider is judged on the loaded sites it serves (a station-based one skips the others).
         served = {
             spec.source: [s for s in served_sites(spec, settings) if s in scope]
             for spec in specs
-            if spec.source in loaded_sources
+            if spec.source in loaded_sources or spec.source in partial
         }
-        failing = _failing_sites(warehouse, window, served)
+        failing = _failing_sites(
+            warehouse, {source: (partial.get(source, [window]), sites) for source, sites in served.items()}
+        )
         by_source = {
             s: (failing.filter(pl.col("source") == s)["site_id"].to_list() if failing.height else []) for s in served
         }
@@ -147,12 +154,13 @@ def failing_sites_below_threshold_check(settings: Settings) -> dg.AssetChecksDef
     return failing_sites_below_threshold
 
 
-def _failing_sites(warehouse: WarehouseResource, window: Window, served: dict[str, list[str]]) -> pl.DataFrame:
-    """Per source, the served sites with a day of the window under FAILING_SITE_MIN_HOURS observed hours."""
+def _failing_sites(warehouse: WarehouseResource, loaded: dict[str, tuple[list[Window], list[str]]]) -> pl.DataFrame:
+    """Per source, the served sites with a day of its loaded windows under FAILING_SITE_MIN_HOURS observed
+    hours. `loaded` maps a source to (the windows it was loaded on, the sites it serves)."""
     frames = []
     with warehouse.connect() as con:
-        for source, sites in served.items():
-            if sites:
+        for source, (windows, sites) in loaded.items():
+            for window in windows if sites else ():
                 params = {
                     **window.sql_params(),
                     "sites": sites,
@@ -160,7 +168,13 @@ def _failing_sites(warehouse: WarehouseResource, window: Window, served: dict[st
                     "min_hours": FAILING_SITE_MIN_HOURS,
                 }
                 frames.append(con.execute(writer.sql("check_sites_failing"), params).pl())
-    return pl.concat(frames) if frames else pl.DataFrame()
+    if not frames:
+        return pl.DataFrame()
+    return (  # one row per source and site, over all its windows
+        pl.concat(frames)
+        .group_by("source", "site_id", maintain_order=True)
+        .agg(pl.col("failed_days").sum(), pl.col("first_failed_day").min())
+    )
 
 
 def sites_fresh_check(settings: Settings) -> dg.AssetChecksDefinition:

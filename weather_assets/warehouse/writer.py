@@ -65,15 +65,27 @@ def session(config: ducklake.LakeConfig, *, read_only: bool = False) -> Iterator
         con.close()
 
 
+_IN_TRANSACTION: set[int] = set()  # id() of the connections inside a `transaction`
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN .. COMMIT, or ROLLBACK on any error. Inside another `transaction` on the same connection it joins
+    that one: several replaces (e.g. one per source's window) commit together, as one lake snapshot."""
+    if id(con) in _IN_TRANSACTION:
+        yield
+        return
     con.execute("BEGIN TRANSACTION")
+    _IN_TRANSACTION.add(id(con))
     try:
         yield
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    con.execute("COMMIT")
+    else:
+        con.execute("COMMIT")
+    finally:
+        _IN_TRANSACTION.discard(id(con))
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

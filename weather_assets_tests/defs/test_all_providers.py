@@ -9,6 +9,8 @@ own run; the others load.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import pytest
 
@@ -19,6 +21,7 @@ from weather_assets.offline.server import LocalServer, ScriptedHandler, json_res
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import KEYED_PROVIDERS, Settings
 from weather_assets.sites.catalog import bundled_sites_file, load_catalog
+from weather_assets.warehouse import writer
 from weather_assets_tests.support.pipeline import table
 
 CATALOG = load_catalog(bundled_sites_file())
@@ -203,8 +206,8 @@ def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict:
 def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(tmp_path, dbt_manifest):
     """`history_job` (what a UI backfill runs) over 2024-03-14 .. 03-20, offline (clock 2024-03-24): NWS keeps
     ~7 days, so it serves 03-17 .. 03-20. Its pull and validation take those days and say which they skipped;
-    the other provider loads the whole window; nothing of NWS's older days is requested or overwritten. NWS's
-    own job refuses the same window before requesting anything."""
+    the other provider loads the whole window; the warehouse loads NWS's served days, and nothing of its older
+    days is requested or overwritten. NWS's own job refuses the same window before requesting anything."""
     settings = Settings.from_env(
         {
             "WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"),
@@ -216,6 +219,11 @@ def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(
     defs = build_defs(settings)
     job = defs.resolve_job_def("history_job")
     tables = [k for k in job.asset_layer.executable_asset_keys if k.path[0] not in ("staging", "intermediate", "marts")]
+    with writer.session(settings.lake) as con:  # an NWS hour loaded back when NWS still served 2024-03-15
+        con.execute(
+            "INSERT INTO observations (site_id, source, observed_at, temperature_c, ingestion_run_id, ingested_at) "
+            "VALUES ('tallahassee_us', 'nws', TIMESTAMP '2024-03-15 12:00', 21.5, 'earlier', now())"
+        )
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(
             instance=instance,
@@ -233,10 +241,22 @@ def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(
             p.parent.name for p in (settings.lake_dir / "observations" / "source=nws").rglob("*.parquet")
         )
         assert lake_days == [f"date=2024-03-{d}" for d in (17, 18, 19, 20)]
-        # The warehouse loads a source for the window only when the lake holds all of it; NWS is listed, not failed.
+        # The warehouse loads each source on the days its lake holds, in the one transaction of the run.
         observations = _metadata(result, ["warehouse", "observations"])
-        assert observations["sources_loaded"] == "open-meteo"
-        assert observations["sources_not_loaded"] == {"nws": "3 day(s) not validated, first 2024-03-14"}
+        assert observations["sources_loaded"] == "open-meteo, nws"
+        assert observations["days_not_loaded"] == {
+            "nws": "3 day(s) not in the lake (2024-03-14 .. 2024-03-16): their rows are unchanged"
+        }
+        assert observations["loaded"]["partial"] == {"nws": [["2024-03-17", "2024-03-20"]]}
+        nws = table(
+            settings,
+            "SELECT observed_at::DATE AS day, bool_and(ingestion_run_id = 'earlier') AS earlier, count(*) AS n "
+            "FROM observations WHERE source = 'nws' GROUP BY 1 ORDER BY 1",
+        )
+        assert nws["day"].to_list() == [dt.date(2024, 3, d) for d in (15, 17, 18, 19, 20)]
+        assert nws["earlier"].to_list() == [True, False, False, False, False] and nws["n"][0] == 1
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert checks["failing_sites_below_threshold"], checks  # NWS judged on its loaded days only
 
         # Nothing NWS serves in the window: it says so and the other provider still loads.
         older = job.execute_in_process(
@@ -250,6 +270,7 @@ def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(
             "nothing of 2024-03-05 .. 2024-03-06 can be loaded" in _metadata(older, ["raw", "nws"])["days_not_served"]
         )
         assert _metadata(older, ["warehouse", "observations"])["sources_loaded"] == "open-meteo"
+        assert "nws" in _metadata(older, ["warehouse", "observations"])["days_not_loaded"]
 
         own = defs.resolve_job_def(history_job_name(PROVIDERS["nws"])).execute_in_process(
             instance=instance, tags=_range_tags("2024-03-14", "2024-03-20"), raise_on_error=False
@@ -259,5 +280,7 @@ def test_history_job_loads_every_provider_and_nws_only_the_days_it_still_serves(
     assert failure.step_key == "raw__nws"
     assert f"nws: {skipped}" in failure.step_failure_data.error.message
     assert "Nothing was requested" in failure.step_failure_data.error.message
-    hours = table(settings, "SELECT source, count(DISTINCT observed_at::DATE) AS days FROM observations GROUP BY 1")
-    assert hours.rows() == [("open-meteo", 9)]
+    hours = table(
+        settings, "SELECT source, count(DISTINCT observed_at::DATE) AS days FROM observations GROUP BY 1 ORDER BY 1"
+    )
+    assert hours.rows() == [("nws", 5), ("open-meteo", 9)]  # NWS's own failed run changed nothing

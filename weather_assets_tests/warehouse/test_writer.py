@@ -445,6 +445,31 @@ def test_replace_observations_failing_midway_keeps_the_previous_rows(con, lake_d
     assert sorted({r[4] for r in observations(con)}) == ["r1", "r2"]
 
 
+def test_replaces_inside_one_transaction_commit_together_or_not_at_all(con, lake_dir):
+    """A load over several sources' windows (a partial source's days apart) nests its replaces in one
+    `transaction`: a failure in the last rolls back the first, and the connection stays usable."""
+    old = [
+        write(lake_dir, lake.OBSERVATIONS, "src_a", day, day_rows(day, ("s1",), 10.0, "r1")) for day in (D1, D2, D3)
+    ]
+    writer.replace_observations_window(con, Window(D1, D3), old, ["src_a"])
+    before = observations(con)
+
+    good = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 80.0, "r2"))
+    bad = lake.day_path(lake_dir, lake.OBSERVATIONS, "src_a", D3)
+    _corrupt(bad)
+    with pytest.raises(duckdb.Error), writer.transaction(con):
+        assert writer.replace_observations_window(con, Window.day(D1), [good], ["src_a"]) == (3, 3)
+        writer.replace_observations_window(con, Window.day(D3), [bad], ["src_a"])
+    assert observations(con) == before  # D1's replace, done first, was rolled back with D3's
+
+    newer = write(lake_dir, lake.OBSERVATIONS, "src_a", D3, day_rows(D3, ("s1",), 30.0, "r2"))
+    with writer.transaction(con):
+        writer.replace_observations_window(con, Window.day(D1), [good], ["src_a"])
+        writer.replace_observations_window(con, Window.day(D3), [newer], ["src_a"])
+    runs = committed(con, "SELECT observed_at::DATE, min(ingestion_run_id) FROM observations GROUP BY 1 ORDER BY 1")
+    assert runs == [(D1, "r2"), (D2, "r1"), (D3, "r2")]  # D2, between the two windows, kept its rows
+
+
 # --- replace_rejected_window ------------------------------------------------------------------------
 
 
