@@ -16,8 +16,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from weather_assets.providers.http import RateWindow
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.providers.spec import DEFAULT_REPULL_DAYS, ENV_PREFIX, Endpoint, History, ProviderSpec, Snapshot
+from weather_assets.providers.spec import (
+    DEFAULT_REPULL_DAYS,
+    ENV_PREFIX,
+    Endpoint,
+    History,
+    Plan,
+    ProviderSpec,
+    Snapshot,
+)
 from weather_assets.sites.catalog import bundled_sites_file
 from weather_assets.warehouse.ducklake import LakeConfig, S3Storage
 
@@ -27,11 +36,18 @@ PREFIX = ENV_PREFIX
 DEFAULT_START_DATE = dt.date(2024, 1, 1)
 
 # From the registry (each provider's spec says whether it has a secret and what it stands in for):
-# keyless providers run by default; keyed ones join when their secret is set.
-KEYLESS_PROVIDERS = tuple(name for name, spec in PROVIDERS.items() if spec.secret is None)
-KEYED_PROVIDERS: dict[str, str] = {  # provider -> env var holding its secret
+# keyless providers run by default; keyed ones join when their secret is set. A provider with an optional
+# key (Open-Meteo's commercial plans) is keyless: the key switches it to its plan's hosts and limits.
+KEYLESS_PROVIDERS = tuple(
+    name for name, spec in PROVIDERS.items() if spec.secret is None or spec.secret.optional
+)
+KEYED_PROVIDERS: dict[str, str] = {  # provider -> env var holding the secret it needs
+    name: spec.secret.env_var for name, spec in PROVIDERS.items() if spec.secret and not spec.secret.optional
+}
+PROVIDER_SECRETS: dict[str, str] = {  # provider -> env var of its secret, required or optional
     name: spec.secret.env_var for name, spec in PROVIDERS.items() if spec.secret is not None
 }
+MAX_PLAN_CALLS_PER_MONTH = 1_000_000_000
 # Keyless stand-ins: on by default only while the keyed provider they stand in for has no key.
 FALLBACKS: dict[str, str] = {name: spec.fallback_for for name, spec in PROVIDERS.items() if spec.fallback_for}
 
@@ -71,8 +87,10 @@ class Settings:
     # (provider, days) for every known provider; a tuple so Settings stays hashable (it keys caches).
     repull_days: tuple[tuple[str, int], ...] = ()
     alert_webhook_set: bool = False  # WEATHER_ASSETS_ALERT_WEBHOOK_URL is set (its value is not read here)
-    # Keyed providers whose secret variable is set (the values are never read here).
+    # Providers whose secret variable (required or optional) is set (the values are never read here).
     keys_set: tuple[str, ...] = ()
+    # (provider, weighted calls per 30 days) for every provider with a plan (an optional key).
+    plan_calls: tuple[tuple[str, int], ...] = ()
     # (provider, why) for every known provider that is not enabled, shown in the UI and by the CLI.
     disabled: tuple[tuple[str, str], ...] = ()
     # (variable, URL) for every endpoint variable that is set (a spec's `endpoints`).
@@ -91,9 +109,18 @@ class Settings:
 
     def endpoint_url(self, spec: ProviderSpec, part: History | Snapshot | None = None) -> str:
         """Where a pull of `spec` goes: the pull's own endpoint (or the provider's base URL when `part`
-        is None), as set in its variable, else the public default."""
+        is None), as set in its variable; else, while the provider's optional key is set, its plan's host
+        (`keyed_default`); else the public default."""
         endpoint = spec.endpoint(part) if part is not None else Endpoint(spec.url_var, spec.default_url)
+        if endpoint.keyed_default and spec.name in self.keys_set:
+            return dict(self.urls).get(endpoint.var, endpoint.keyed_default)
         return dict(self.urls).get(endpoint.var, endpoint.default)
+
+    def plan_rate_limits(self, spec: ProviderSpec) -> tuple[RateWindow, ...] | None:
+        """The client-side limits of the provider's plan while its optional key is set; None: the policy's."""
+        if spec.secret is None or spec.secret.plan is None or spec.name not in self.keys_set:
+            return None
+        return spec.secret.plan.rate_limits(dict(self.plan_calls)[spec.name])
 
     def repull_days_for(self, provider: str) -> int:
         """Days the daily history schedule of `provider` loads per tick (newest complete day included)."""
@@ -121,7 +148,7 @@ class Settings:
         legacy = Path(get(PREFIX + "DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
         memory_limit = _memory_limit(get(PREFIX + "DUCKDB_MEMORY_LIMIT"))
         sites_raw = get(PREFIX + "SITES_FILE")
-        keys_set = tuple(p for p, var in KEYED_PROVIDERS.items() if get(var))
+        keys_set = tuple(p for p, var in PROVIDER_SECRETS.items() if get(var))
         providers, disabled = _enabled_providers(get(PREFIX + "PROVIDERS"), keys_set)
         endpoint_vars = dict.fromkeys(e.var for spec in PROVIDERS.values() for e in spec.endpoints)
         return cls(
@@ -136,6 +163,11 @@ class Settings:
             ),
             alert_webhook_set=get(ALERT_WEBHOOK_URL_VAR) is not None,
             keys_set=keys_set,
+            plan_calls=tuple(
+                (name, _plan_calls(spec.secret.plan, get(spec.secret.plan.calls_var)))
+                for name, spec in PROVIDERS.items()
+                if spec.secret is not None and spec.secret.plan is not None
+            ),
             disabled=disabled,
             urls=tuple((var, value) for var in endpoint_vars if (value := get(var))),
             duckdb_memory_limit=memory_limit,
@@ -300,6 +332,19 @@ def _offline(raw: str | None) -> bool:
 
 def _default_repull_days(spec: ProviderSpec) -> int:
     return spec.history.repull_days if spec.history is not None else DEFAULT_REPULL_DAYS
+
+
+def _plan_calls(plan: Plan, raw: str | None) -> int:
+    try:
+        calls = int(raw.replace("_", "").replace(",", "")) if raw else plan.calls_per_month
+    except ValueError:
+        calls = 0
+    if not 1 <= calls <= MAX_PLAN_CALLS_PER_MONTH:
+        raise SettingsError(
+            f"{plan.calls_var}={raw!r}: expected your plan's weighted API calls per month, a whole number from 1 "
+            f"to {MAX_PLAN_CALLS_PER_MONTH:,}; default {plan.calls_per_month:,}"
+        )
+    return calls
 
 
 def _repull_days(spec: ProviderSpec, raw: str | None) -> int:

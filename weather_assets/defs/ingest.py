@@ -70,7 +70,7 @@ def raw_history_asset(spec: ProviderSpec, settings: Settings) -> dg.AssetsDefini
             f"window, landed verbatim (gzip + request metadata) under WEATHER_ASSETS_DATA_DIR/raw/{spec.name}/. "
             f"Endpoint: {spec.endpoint(history).var}. {spec.requests_note}"
         ),
-        metadata={"provider": spec.name, "source": spec.source, "keyed": spec.secret is not None},
+        metadata={"provider": spec.name, "source": spec.source, "keyed": spec.name in settings.keys_set},
     )
     def raw_history(context: dg.AssetExecutionContext, config: SiteScope, http: LiveHttp) -> dg.MaterializeResult:
         window, not_served = served_window(context, spec, http)

@@ -38,7 +38,7 @@ def pull_and_land(
     run_id = context.run.run_id
     landed = []
     started = time.monotonic()
-    with http.fetcher(spec, base_url) as fetch:
+    with http.fetcher(spec, base_url, settings.plan_rate_limits(spec)) as fetch:
         try:
             for index, pulled in enumerate(pull(fetch)):
                 meta = _landed_meta(spec, pulled, http.offline, run_id) | (extra_meta or {})

@@ -34,8 +34,8 @@ from weather_assets.providers.registry import REPLAYS
 from weather_assets.providers.spec import Fetcher, ProviderSpec
 from weather_assets.settings import (
     ALERT_WEBHOOK_URL_VAR,
-    KEYED_PROVIDERS,
     LAKE_CATALOG_VAR,
+    PROVIDER_SECRETS,
     S3_ACCESS_KEY_ID_VAR,
     S3_SECRET_ACCESS_KEY_VAR,
     Settings,
@@ -113,7 +113,7 @@ class LiveHttp(dg.ConfigurableResource):
     secrets: dict[str, str] = Field(
         default={},
         description="Provider secrets by variable name, each read through dg.EnvVar: "
-        + ", ".join(KEYED_PROVIDERS.values()),
+        + ", ".join(PROVIDER_SECRETS.values()),
     )
 
     @property
@@ -128,19 +128,24 @@ class LiveHttp(dg.ConfigurableResource):
         return ProviderHttpClient(spec.policy, transport=self._transport(spec), headers=headers)
 
     @contextlib.contextmanager
-    def fetcher(self, spec: ProviderSpec, base_url: str) -> Iterator[Fetcher]:
-        """A `Fetcher` for `spec` at `base_url`, its secret applied as the provider wants it sent."""
+    def fetcher(
+        self, spec: ProviderSpec, base_url: str, rate_limits: tuple[RateWindow, ...] | None = None
+    ) -> Iterator[Fetcher]:
+        """A `Fetcher` for `spec` at `base_url`, its secret applied as the provider wants it sent, with
+        `rate_limits` (a plan's, `Settings.plan_rate_limits`) in place of the policy's when given."""
         headers, params = {}, []
+        if rate_limits is not None:
+            spec = dataclasses.replace(spec, policy=dataclasses.replace(spec.policy, rate_limits=rate_limits))
         if spec.secret is not None:
             value = self.secrets.get(spec.secret.env_var)
-            if not value:
+            if not value and not spec.secret.optional:  # an optional key unset: the free tier, nothing sent
                 raise dg.Failure(
                     f"{spec.name}: {spec.secret.env_var} is not set, so this provider is disabled; set it "
                     "and reload the code location"
                 )
-            if spec.secret.header:
+            if value and spec.secret.header:
                 headers[spec.secret.header] = value
-            else:
+            elif value:
                 params.append((spec.secret.param, value))
         with self.client(spec, headers) as client:
             yield Fetcher(client, base_url, params)
@@ -245,7 +250,7 @@ def alert_webhook(settings: Settings) -> AlertWebhook:
 
 def http_resource(settings: Settings) -> LiveHttp:
     """Live or recorded HTTP, with each set provider secret wired as an EnvVar (unset ones: not wired)."""
-    secrets = {KEYED_PROVIDERS[p]: dg.EnvVar(KEYED_PROVIDERS[p]) for p in settings.keys_set}
+    secrets = {PROVIDER_SECRETS[p]: dg.EnvVar(PROVIDER_SECRETS[p]) for p in settings.keys_set}
     return RecordedHttp(secrets=secrets) if settings.offline else LiveHttp(secrets=secrets)
 
 

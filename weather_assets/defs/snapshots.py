@@ -50,7 +50,7 @@ def raw_snapshot_asset(spec: ProviderSpec, kind: SnapshotKind, settings: Setting
         group_name=RAW_GROUP,
         kinds={"httpx"},
         description=f"{spec.title}: {kind.what}{detail} for every catalog site it serves, landed verbatim.",
-        metadata={"provider": spec.name, "source": spec.source, "keyed": spec.secret is not None},
+        metadata={"provider": spec.name, "source": spec.source, "keyed": spec.name in settings.keys_set},
     )
     def raw_snapshot(context: dg.AssetExecutionContext, config: SnapshotConfig, http: LiveHttp):
         issued_at = (

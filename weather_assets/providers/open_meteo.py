@@ -26,8 +26,10 @@ from weather_assets.providers.spec import (
     Endpoint,
     Fetcher,
     History,
+    Plan,
     ProviderSpec,
     Pulled,
+    Secret,
     Snapshot,
     empty_frame,
     unparsed_json,
@@ -41,6 +43,17 @@ WEATHER_CODE_SYSTEM = "wmo4677"
 # Public endpoints; WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL / _FORECAST_URL override them (settings.py).
 ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
 FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+# The free API is for non-commercial use. A commercial plan's key goes as `apikey` to the same paths on
+# the `customer-` hosts, with otherwise identical parameters and responses (open-meteo.md "Endpoints", "Auth").
+API_KEY_VAR = "WEATHER_ASSETS_OPEN_METEO_API_KEY"
+API_KEY_PARAM = "apikey"
+CUSTOMER_ARCHIVE_URL = "https://customer-archive-api.open-meteo.com/v1/archive"
+CUSTOMER_FORECAST_URL = "https://customer-api.open-meteo.com/v1/forecast"
+# The commercial plans have no per-minute, hourly or daily caps, only a monthly volume of weighted calls
+# (open-meteo.com/en/pricing; the entry "Standard" plan: 1,000,000). With a key the client counts calls
+# against that volume instead of the free tier's windows; WEATHER_ASSETS_OPEN_METEO_CALLS_PER_MONTH sets
+# another plan's.
+PLAN = Plan(calls_var="WEATHER_ASSETS_OPEN_METEO_CALLS_PER_MONTH", calls_per_month=1_000_000)
 
 # Requested hourly variables -> canonical column. Ten variables weigh exactly 1.0 per location
 # per 14 days in Open-Meteo's weighting, so adding an eleventh makes every request dearer.
@@ -99,15 +112,26 @@ def _describe_error(response: WireResponse) -> str | None:
     return None
 
 
-def _classify(response: WireResponse) -> RetryDecision | None:
-    """A 429 for the hourly or daily window fails at once: waiting that long would stall the run.
+_KEY_REFUSED = (
+    f"the server refused the API key: set {API_KEY_VAR} to your commercial plan's key (it is sent only when "
+    "set, and then to the customer- hosts); not retried"
+)
 
-    The minutely 429 falls through to the shared rule for a 429 without Retry-After (Open-Meteo never
-    sends one): wait for the next boundary of the shortest rate window, here the minute.
+
+def _classify(response: WireResponse) -> RetryDecision | None:
+    """A refused key and a 429 for the hourly or daily window fail at once.
+
+    - A key the `customer-` hosts refuse (401/403, or 400 "The supplied API key is invalid.", open-meteo.md
+      "Auth"), or a missing one (401 "API key required"): retrying cannot help; the message names the variable.
+    - 429 hourly/daily: waiting that long would stall the run. The minutely 429 falls through to the shared
+      rule for a 429 without Retry-After (Open-Meteo never sends one): wait for the next boundary of the
+      shortest rate window, here the minute.
     """
+    reason = (_describe_error(response) or "").lower()
+    if response.status in (401, 403) or (response.status == 400 and "api key" in reason):
+        return RetryDecision(retry=False, reason=_KEY_REFUSED)
     if response.status != 429:
         return None
-    reason = (_describe_error(response) or "").lower()
     if "hourly" in reason or "daily" in reason:
         return RetryDecision(retry=False, reason=f"{reason} (waiting that long would stall the run)")
     return None
@@ -415,20 +439,21 @@ def normalise_body(body: bytes, meta: Mapping[str, Any], sites: Sequence[Site]) 
 SPEC = ProviderSpec(
     name=NAME,
     source=SOURCE,
-    title="Open-Meteo (ERA5/IFS reanalysis archive and model forecasts, keyless)",
+    title="Open-Meteo (ERA5/IFS reanalysis archive and model forecasts; keyless, or a commercial plan's key)",
     default_url=ARCHIVE_URL,
     policy=POLICY,
+    secret=Secret(env_var=API_KEY_VAR, param=API_KEY_PARAM, plan=PLAN),
     history=History(
         pull=pull_archive,
         lag_days=2,
         hourly=normalise_body,
-        url=Endpoint("WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL", ARCHIVE_URL),
+        url=Endpoint("WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL", ARCHIVE_URL, keyed_default=CUSTOMER_ARCHIVE_URL),
     ),
     forecast=Snapshot(
         pull=pull_forecast,
         normalise=normalise_body,
         description="hourly, the next 7 days",
-        url=Endpoint("WEATHER_ASSETS_OPEN_METEO_FORECAST_URL", FORECAST_URL),
+        url=Endpoint("WEATHER_ASSETS_OPEN_METEO_FORECAST_URL", FORECAST_URL, keyed_default=CUSTOMER_FORECAST_URL),
     ),
     requests_note=(
         "One multi-location call per range, split only where a call would weigh more than "

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpClient
+from weather_assets.providers.http import FetchedResponse, HttpPolicy, ProviderHttpClient, RateWindow
 from weather_assets.sites.catalog import Site
 from weather_assets.window import Window
 
@@ -183,6 +183,7 @@ class Endpoint:
 
     var: str  # e.g. WEATHER_ASSETS_OPEN_METEO_ARCHIVE_URL
     default: str  # the public URL
+    keyed_default: str | None = None  # the URL while the provider's optional key is set (a commercial host)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,17 +236,39 @@ class Snapshot:
 
 
 @dataclasses.dataclass(frozen=True)
+class Plan:
+    """What an optional key buys (a commercial plan): weighted calls per 30 days, set by `calls_var` (default
+    `calls_per_month`), in place of the free tier's client-side limits."""
+
+    calls_var: str  # e.g. WEATHER_ASSETS_OPEN_METEO_CALLS_PER_MONTH
+    calls_per_month: int  # the entry plan's volume
+
+    def rate_limits(self, calls: int) -> tuple[RateWindow, ...]:
+        return (RateWindow(calls, MONTH_S),)
+
+
+MONTH_S = 30 * 86_400.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Secret:
     """A provider's credential: read from `env_var` through dagster.EnvVar, sent as a header or a query
-    parameter. Without it the provider is disabled (not an error)."""
+    parameter. Without a required secret the provider is disabled (not an error). An `optional` one (with
+    a `plan`) does not gate the provider: without it the free endpoints and limits apply; with it, each
+    pull's `Endpoint.keyed_default` and the plan's limits."""
 
     env_var: str  # e.g. WEATHER_ASSETS_NOAA_TOKEN
     header: str | None = None
     param: str | None = None
+    plan: Plan | None = None
 
     def __post_init__(self) -> None:
         if (self.header is None) == (self.param is None):
             raise ValueError(f"{self.env_var}: a secret is sent as a header or as a query parameter")
+
+    @property
+    def optional(self) -> bool:
+        return self.plan is not None
 
 
 @dataclasses.dataclass(frozen=True)
