@@ -30,6 +30,7 @@ DEFAULT_REPULL_DAYS = 5
 # Kinds of data, and the warehouse table each lands in:
 #   history.hourly  -> `observations`        (UTC, on the hour; partitioned by UTC day)
 #   history.daily   -> `daily_observations`  (the station's local observation day; daily-grain sources)
+#   history.air_quality -> `air_quality`     (UTC, on the hour; partitioned by UTC day)
 #   forecast        -> `forecasts`           (snapshot keyed by issue time; `observed_at` = valid time)
 #   current         -> `current_conditions`  (snapshot of the latest report, at its exact report time)
 
@@ -97,6 +98,29 @@ DAILY_COLUMNS: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "station_id": pl.String(),
     **DAILY_MEASURES,
+    UNPARSED: pl.String(),
+}
+
+
+# Air quality (history.air_quality -> `air_quality`): hourly pollutant concentrations at the surface in µg/m³
+# and the two air-quality indices, per site and UTC hour (the provider's value at that instant).
+AIR_QUALITY_MEASURES: dict[str, pl.DataType] = {
+    "pm10_ugm3": pl.Float64(),
+    "pm2_5_ugm3": pl.Float64(),
+    "carbon_monoxide_ugm3": pl.Float64(),
+    "nitrogen_dioxide_ugm3": pl.Float64(),
+    "sulphur_dioxide_ugm3": pl.Float64(),
+    "ozone_ugm3": pl.Float64(),
+    "european_aqi": pl.Float64(),  # European Air Quality Index (EEA bands; the maximum of the pollutants' indices)
+    "us_aqi": pl.Float64(),  # US EPA Air Quality Index (0-500)
+}
+
+# history.air_quality normalisers return exactly these columns, in this order (`observed_at` naive UTC).
+AIR_QUALITY_COLUMNS: dict[str, pl.DataType] = {
+    "site_id": pl.String(),
+    "source": pl.String(),
+    "observed_at": pl.Datetime("us"),
+    **AIR_QUALITY_MEASURES,
     UNPARSED: pl.String(),
 }
 
@@ -194,6 +218,7 @@ class History:
     lag_days: int  # the newest UTC day complete at the provider is today - lag_days
     hourly: Normaliser | None = None  # -> OBSERVATION_COLUMNS
     daily: Normaliser | None = None  # -> DAILY_COLUMNS
+    air_quality: Normaliser | None = None  # -> AIR_QUALITY_COLUMNS
     max_age_days: int | None = None  # the provider keeps only this many days (NWS ~7); older fail clearly
     # Hourly rows exist only where the provider reports a value (NOAA PRECIP_HLY lists wet hours only):
     # such a source is exempt from the completeness and per-site freshness checks.
@@ -202,8 +227,8 @@ class History:
     repull_days: int = DEFAULT_REPULL_DAYS  # days each daily schedule tick loads (see DEFAULT_REPULL_DAYS)
 
     def __post_init__(self) -> None:
-        if self.hourly is None and self.daily is None:
-            raise ValueError("History needs an hourly or a daily normaliser")
+        if self.hourly is None and self.daily is None and self.air_quality is None:
+            raise ValueError("History needs an hourly, a daily or an air-quality normaliser")
 
     def oldest_served(self, today: dt.date) -> dt.date | None:
         """The oldest day the provider still serves on `today` (None: it keeps all its history)."""
