@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import io
 import os
 import socket
 import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -106,24 +107,30 @@ def run_history(
         None if marts else [key for key in job.asset_layer.executable_asset_keys if key.path[0] not in DBT_LAYERS]
     )
     steps = [n for n in job.graph.node_dict if marts or not n.startswith("dbt_")]
-    progress = cli_output.Progress(provider, steps, sys.stderr)
+    progress = cli_output.Progress(provider, steps, sys.stderr, window=f"{window.first} .. {window.last}")
     return _execute(job, progress, log_file, verbose, request.tags, selection)
 
 
 def run_forecast(
-    settings: Settings, provider: str, log_file: Path, verbose: bool = False, clock: dt.datetime | None = None
-) -> dg.ExecuteInProcessResult:
+    settings: Settings,
+    provider: str,
+    log_file: Path,
+    verbose: bool = False,
+    clock: dt.datetime | None = None,
+    stream: IO[str] | None = None,
+) -> tuple[dg.ExecuteInProcessResult, cli_output.Progress]:
     """One run of the provider's forecast job (pull a forecast snapshot, validate it, add it to `forecasts`),
-    reported on one line. `clock` (offline only) takes the snapshot the replay would have served then."""
+    reported on one line (to `stream`, default stderr). `clock` (offline only) takes the snapshot the replay
+    would have served then."""
     from weather_assets.definitions import build_defs
 
     spec = PROVIDERS[provider]
     if not settings.offline:
         preflight(settings.endpoint_url(spec, spec.forecast))
     job = build_defs(settings).resolve_job_def(forecast_job_name(spec))
-    progress = cli_output.Progress(provider, job.graph.node_dict, sys.stderr, label=FORECAST)
+    progress = cli_output.Progress(provider, job.graph.node_dict, stream or sys.stderr, label=FORECAST)
     resources = {"resources": {"http": {"config": {"clock": clock.isoformat()}}}} if clock else {}
-    return _execute(job, progress, log_file, verbose, {}, None, resources)
+    return _execute(job, progress, log_file, verbose, {}, None, resources), progress
 
 
 def run_blend(settings: Settings, log_file: Path, verbose: bool = False) -> dg.ExecuteInProcessResult:
@@ -214,7 +221,8 @@ def summary(settings: Settings, window: Window) -> str:
         params = window.sql_params()
         per_source = con.execute(writer.sql("summarize_observations_by_source"), params).fetchall()
         daily = con.execute(writer.sql("summarize_daily_observations_by_source"), params).fetchall()
-        rejects, daily_rejects = con.execute(writer.sql("count_rejected_rows"), params).fetchall()[0]
+        air = con.execute(writer.sql("summarize_air_quality_by_source"), params).fetchall()
+        rejects, daily_rejects, air_rejects = con.execute(writer.sql("count_rejected_rows"), params).fetchall()[0]
         forecasts = con.execute(writer.sql("summarize_forecasts_by_source")).fetchall()
         try:
             mart = f"{con.execute(writer.sql('count_daily_site_weather')).fetchall()[0][0]:,} rows in"
@@ -228,20 +236,25 @@ def summary(settings: Settings, window: Window) -> str:
         f"  warehouse          {settings.lake.describe()}",
     ]
     lines += [
-        f"  observations       {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
+        f"  observations       {source:<22} {rows:>8,} rows, {sites} sites, {days} days"
         for source, rows, sites, days in per_source
     ]
     lines += [
-        f"  daily_observations {source:<14} {rows:>8,} rows, {sites} sites, {days} days"
+        f"  daily_observations {source:<22} {rows:>8,} rows, {sites} sites, {days} days"
         for source, rows, sites, days in daily
     ]
     lines += [
-        f"  forecasts          {source:<14} {rows:>8,} rows, {sites} sites, newest issued {issued:%Y-%m-%d %H:%M} UTC"
-        for source, rows, sites, issued in forecasts
+        f"  air_quality        {source:<22} {rows:>8,} rows, {sites} sites, {hours} hours, worst index "
+        f"EU {eu if eu is not None else '-'} / US {us if us is not None else '-'}"
+        for source, rows, sites, hours, eu, us in air
     ]
+    if forecasts:  # one line: a source's snapshots per issue time are in the table's metadata and the UI
+        each = ", ".join(f"{source} {rows:,} ({sites} sites)" for source, rows, sites, _ in forecasts)
+        newest = max(issued for *_, issued in forecasts)
+        lines.append(f"  forecasts          {each}; newest issued {newest:%Y-%m-%d %H:%M} UTC")
     lines += [
-        f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily rows "
-        "(tables rejected_observations, rejected_daily_observations)",
+        f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily, {air_rejects:,} air-quality rows "
+        "(tables rejected_observations, rejected_daily_observations, rejected_air_quality)",
         f"  daily_site_weather {mart} marts.daily_site_weather",
         f"  raw landing        {settings.landing_dir}",
         "Open the UI with `make dev` to see the runs, metadata and checks.",
@@ -334,8 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         if window is None:
             failed.append(provider)
             continue
-        windows[provider] = window
-        print(f"weather-assets: {provider}: loading {window.first} .. {window.last}", file=sys.stderr)
+        windows[provider] = window  # on the provider's first phase line
         try:
             result = run_history(settings, provider, window, log_file, args.verbose, args.marts)
         except (SettingsError, Unreachable) as exc:
@@ -379,18 +391,23 @@ def load_forecasts(settings: Settings, only: str | None, log_file: Path, verbose
     for provider in [only] if only else settings.providers:
         if PROVIDERS[provider].forecast is None:
             continue
+        runs = []  # one line per provider for all its snapshots (each run's own line goes nowhere)
         for clock in clocks:
             try:
-                result = run_forecast(settings, provider, log_file, verbose, clock)
+                result, progress = run_forecast(settings, provider, log_file, verbose, clock, io.StringIO())
             except (SettingsError, Unreachable) as exc:
                 print(f"weather-assets: {provider}: {exc}", file=sys.stderr)
                 failed.append(f"{provider} {FORECAST}")
                 break
+            runs.append(progress)
             if not result.success:
                 failed.append(f"{provider} {FORECAST}")
+                print(cli_output.Progress.combined_line(runs), file=sys.stderr)
                 for line in _failure_lines(provider, result):
                     print(line, file=sys.stderr)
                 break
+        else:
+            print(cli_output.Progress.combined_line(runs), file=sys.stderr)
     return failed
 
 

@@ -23,6 +23,7 @@ _PREFIXES = {
     "raw__": "pull",
     "observations__": "validate",
     "daily_observations__": "validate",
+    "air_quality__": "validate",
     "forecasts__": "validate",
     "current_conditions__": "validate",
     "warehouse__": "warehouse",
@@ -64,9 +65,12 @@ class Progress(logging.Handler):
     """Turns a run's Dagster events into phase lines (and a bar on a terminal) for one provider; with a `label`
     (a forecast snapshot's run), one line for the whole run instead."""
 
-    def __init__(self, provider: str, steps: Iterable[str], stream: IO[str], label: str | None = None):
+    def __init__(
+        self, provider: str, steps: Iterable[str], stream: IO[str], label: str | None = None, window: str = ""
+    ):
         super().__init__(logging.DEBUG)
         self.provider, self.stream, self.label = provider, stream, label
+        self.window = window  # the days a history run loads, shown on its first phase line
         self.tty = stream.isatty()
         self.phases: dict[str, _Phase] = {}
         for step in steps:
@@ -111,7 +115,9 @@ class Progress(logging.Handler):
             phase.bytes += int(value.get("bytes", 0))
         elif name == "dbt":
             phase.models += 1
-        elif name == "validate" or step.endswith(("__observations", "__daily_observations", "__forecasts", "__blend")):
+        elif name == "validate" or step.endswith(
+            ("__observations", "__daily_observations", "__air_quality", "__forecasts", "__blend")
+        ):
             # A snapshot table's row count is the whole table's; what this run wrote is `rows_loaded` (by source).
             loaded = value.get("rows_loaded", value.get("dagster/row_count", 0))
             phase.rows += sum(loaded.values()) if isinstance(loaded, dict) else int(loaded)
@@ -128,12 +134,14 @@ class Progress(logging.Handler):
                 continue
             self.printed.add(name)
             status = "FAILED " if phase.failed else ""
-            line = f"  {self.provider:<14} {name:<9} {status}{phase.figures(name):<44} {phase.seconds:6.1f} s"
+            line = f"  {self.provider:<22} {name:<9} {status}{phase.figures(name):<44} {phase.seconds:6.1f} s"
+            if len(self.printed) == 1 and self.window:
+                line += f"  ({self.window})"
             self._write(self._clear() + line + "\n")
         if self.tty and done < self.total:
             filled = round(20 * done / max(self.total, 1))
             self._write(
-                f"\r\x1b[K  {self.provider:<14} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} steps"
+                f"\r\x1b[K  {self.provider:<22} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} steps"
             )
 
     def _run_line(self) -> str:
@@ -143,7 +151,30 @@ class Progress(logging.Handler):
         figures = "; ".join(phase.figures(name) for name, phase in phases)
         seconds = sum(phase.seconds for _, phase in phases)
         issued = f" (issued {self.issued[:16].replace('T', ' ')} UTC)" if self.issued else ""
-        return f"  {self.provider:<14} {self.label:<9} {status}{figures}{issued}  {seconds:.1f} s"
+        return f"  {self.provider:<22} {self.label:<9} {status}{figures}{issued}  {seconds:.1f} s"
+
+    @classmethod
+    def combined_line(cls, runs: list[Progress]) -> str:
+        """One line for several snapshot runs of one provider (offline, the past days' forecasts): the figures
+        summed, the issue times as a range."""
+        first = runs[0]
+        phases = {name: _Phase(set()) for name in PHASES if any(name in run.phases for run in runs)}
+        for run in runs:
+            for name, phase in run.phases.items():
+                total = phases[name]
+                total.failed |= phase.failed
+                for field in ("seconds", "requests", "bytes", "rows", "rejected", "models", "tests", "tests_failed"):
+                    setattr(total, field, getattr(total, field) + getattr(phase, field))
+        status = "FAILED " if any(phase.failed for phase in phases.values()) else ""
+        figures = "; ".join(phase.figures(name) for name, phase in phases.items())
+        issued = sorted(run.issued[:16].replace("T", " ") for run in runs if run.issued)
+        when = ""
+        if len(issued) == 1:
+            when = f" (issued {issued[0]} UTC)"
+        elif issued:
+            when = f" ({len(issued)} snapshots, issued {issued[0]} .. {issued[-1]} UTC)"
+        seconds = sum(phase.seconds for phase in phases.values())
+        return f"  {first.provider:<22} {first.label:<9} {status}{figures}{when}  {seconds:.1f} s"
 
     def _clear(self) -> str:
         """Back to the start of the line, erasing the progress bar (a terminal only)."""

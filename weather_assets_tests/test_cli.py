@@ -248,7 +248,7 @@ def test_a_range_nws_serves_in_part_loads_the_days_it_serves_and_says_which_it_s
         "nws: skipped 2024-03-10 .. 2024-03-16: the provider keeps only about 7 days of history (the oldest day it "
         "serves now is 2024-03-17)" in err
     )
-    assert "nws: loading 2024-03-17 .. 2024-03-20" in err
+    assert re.search(r"^  nws +pull .*\(2024-03-17 \.\. 2024-03-20\)$", err, re.M), err
     with open_lake(Settings.from_env(), read_only=True) as con:
         first, last = con.execute("select min(observed_at), max(observed_at) from observations").fetchall()[0]
     assert (first.date(), last.date()) == (dt.date(2024, 3, 17), dt.date(2024, 3, 20))
@@ -263,7 +263,8 @@ def test_a_range_nws_cannot_serve_at_all_fails_nws_alone(monkeypatch, tmp_path, 
     out, err = capsys.readouterr()
     assert code == 1
     assert "nws: nothing of 2024-03-04 .. 2024-03-05 can be loaded: the provider keeps only about 7 days" in err
-    assert "nws: loading" not in err and "open_meteo: loading 2024-03-04 .. 2024-03-05" in err
+    assert not re.search(r"^  nws +pull", err, re.M)
+    assert re.search(r"^  open_meteo +pull .*\(2024-03-04 \.\. 2024-03-05\)$", err, re.M), err
     assert "FAILED: nws (the other providers loaded)" in err
     assert "observations open-meteo 720 rows, 15 sites, 2 days" in " ".join(out.split())
 
@@ -280,30 +281,33 @@ def test_run_takes_forecasts_first_and_ends_with_the_blend_scored_beside_them(
 
     out, err = capsys.readouterr()
     assert code == 0, err
+    # One line per provider for its four snapshots (each issue time's own run is in the log file).
     lines = [line for line in err.splitlines() if line.split()[1:2] == ["forecast"]]
     issued = [f"2024-03-{day} 06:00" for day in (21, 22, 23, 24)]
-    assert [(line.split()[0], re.search(r"issued ([\d-]+ [\d:]+) UTC", line).group(1)) for line in lines] == [
-        (provider, when) for provider in ("open_meteo", "seven_timer") for when in issued
-    ]
-    for line in lines:  # what this snapshot wrote, not the whole table's rows
+    assert [line.split()[0] for line in lines] == ["open_meteo", "seven_timer"]
+    for line in lines:  # what these snapshots wrote, not the whole table's rows
+        assert f"(4 snapshots, issued {issued[0]} .. {issued[-1]} UTC)" in line, line
         valid, written = re.search(r"([\d,]+) rows valid, 0 quarantined; ([\d,]+) rows written", line).groups()
         assert valid == written, line
-    assert "1 request(s)" in lines[0]
-    assert err.index("open_meteo     forecast") < err.index("open_meteo: loading")
+    assert "4 request(s)" in lines[0]  # one multi-location call per snapshot
+    pull = next(line for line in err.splitlines() if line.split()[:2] == ["open_meteo", "pull"])
+    assert err.index(lines[0]) < err.index(pull)
     blend_line = next(line for line in err.splitlines() if line.split()[:2] == ["forecasts", "blend"])
-    assert err.index("open_meteo: loading") < err.index(blend_line)
+    assert err.index(pull) < err.index(blend_line)
     assert re.search(r"[1-9][\d,]* rows written; \d+ models built, \d+ tests", blend_line), blend_line
     summary = " ".join(out.split())
-    assert re.search(r"forecasts open-meteo [\d,]+ rows, 15 sites, newest issued 2024-03-24 06:00 UTC", summary)
-    assert re.search(r"forecasts 7timer [\d,]+ rows, 15 sites", summary)
-    assert re.search(r"forecasts blend [\d,]+ rows, 15 sites, newest issued 2024-03-24 06:00 UTC", summary)
+    assert re.search(
+        r"forecasts 7timer [\d,]+ \(15 sites\), blend [\d,]+ \(15 sites\), open-meteo [\d,]+ \(15 sites\); "
+        r"newest issued 2024-03-24 06:00 UTC",
+        summary,
+    ), summary
     with open_lake(Settings.from_env(), read_only=True) as con:
         (forecasts,) = con.execute("select count(*) from forecasts where source = 'open-meteo'").fetchall()[0]
         issues = con.execute("select distinct issued_at from forecasts where source = 'blend' order by 1").fetchall()
         scored = dict(con.execute(
             "select source, sum(n_pairs) from marts.forecast_skill where truth_source = 'consensus' group by 1"
         ).fetchall())
-    assert forecasts > 0 and f"{forecasts:,} rows" in summary
+    assert forecasts > 0 and f"open-meteo {forecasts:,} (15 sites)" in summary
     assert [f"{t:%Y-%m-%d %H:%M}" for (t,) in issues] == issued
     # The loaded days (03-21, 03-22) observe the hours of the earlier issues: every source is scored, the blend too.
     assert set(scored) == {"open-meteo", "7timer", "blend"} and min(scored.values()) > 0
@@ -316,5 +320,5 @@ def test_run_without_a_forecasting_provider_loads_history_and_blends_nothing(mon
 
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "noaa_ads: loading" in err
+    assert re.search(r"^  noaa_ads +pull ", err, re.M), err
     assert " forecast " not in err and "forecasts      blend" not in err

@@ -68,8 +68,10 @@ STYLES = ["open_meteo", "noaa_cdo", "meteostat"]
 DATA_TABLES = {  # table -> its key, to sort by (the reject tables have none: sorted by every column)
     "observations": ("site_id", "source", "observed_at"),
     "daily_observations": ("site_id", "source", "date"),
+    "air_quality": ("site_id", "source", "observed_at"),
     "rejected_observations": (),
     "rejected_daily_observations": (),
+    "rejected_air_quality": (),
 }
 PER_RUN = ("ingestion_run_id", "ingested_at")
 
@@ -437,9 +439,10 @@ def test_an_unreachable_host_fails_naming_it(provider, on_good_load, sites_file,
 # --------------------------------------------------------------------------- payloads that load
 
 
-GRAINS = {  # provider -> (table, reject table, time column, temperature column)
+GRAINS = {  # provider -> (table, reject table, time column, the marked value's column)
     "noaa_ads": ("daily_observations", "rejected_daily_observations", "date", "temperature_max_c"),
     "noaa_cdo": ("daily_observations", "rejected_daily_observations", "date", "temperature_max_c"),
+    "open_meteo_air_quality": ("air_quality", "rejected_air_quality", "observed_at", "pm2_5_ugm3"),
 }
 HOURLY = ("observations", "rejected_observations", "observed_at", "temperature_c")
 
@@ -470,8 +473,8 @@ def test_a_non_numeric_temperature_is_quarantined_not_stored_as_null(
     if now.height:  # kept, then exactly as before
         assert_frame_equal(now, was, check_exact=True)
     same_rows(after[table].filter(~key), good.tables[table].filter(~key), table)
-    other = {"observations": "daily_observations", "daily_observations": "observations"}[table]
-    same_rows(after[other], good.tables[other], other)
+    for other in (t for t in DATA_TABLES if not t.startswith("rejected") and t != table):
+        same_rows(after[other], good.tables[other], other)
 
 
 def test_open_meteo_in_fahrenheit_is_converted_back_to_celsius(on_good_load, sites_file, monkeypatch, record_property):

@@ -8,7 +8,7 @@ from weather_assets.definitions import build_defs
 from weather_assets.defs.common import DISABLED_GROUP
 from weather_assets.defs.resources import http_resource
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.settings import FALLBACKS, KEYED_PROVIDERS, KEYLESS_PROVIDERS, Settings
+from weather_assets.settings import FALLBACKS, KEYED_PROVIDERS, KEYLESS_PROVIDERS, PROVIDER_SECRETS, Settings
 
 
 def test_the_documented_secret_variables_and_stand_ins_come_from_the_provider_specs():
@@ -17,7 +17,12 @@ def test_the_documented_secret_variables_and_stand_ins_come_from_the_provider_sp
         "openweathermap": "WEATHER_ASSETS_OPENWEATHERMAP_KEY",
         "weatherapi": "WEATHER_ASSETS_WEATHERAPI_KEY",
     }
-    assert KEYLESS_PROVIDERS == ("open_meteo", "noaa_ads", "nws", "seven_timer", "meteostat")
+    assert KEYLESS_PROVIDERS == ("open_meteo", "noaa_ads", "nws", "seven_timer", "meteostat", "open_meteo_air_quality")
+    # Open-Meteo's commercial key is optional: both Open-Meteo providers run without it.
+    assert {p: v for p, v in PROVIDER_SECRETS.items() if p not in KEYED_PROVIDERS} == {
+        "open_meteo": "WEATHER_ASSETS_OPEN_METEO_API_KEY",
+        "open_meteo_air_quality": "WEATHER_ASSETS_OPEN_METEO_API_KEY",
+    }
     assert set(KEYLESS_PROVIDERS) | set(KEYED_PROVIDERS) == set(PROVIDERS)
     assert FALLBACKS == {"noaa_ads": "noaa_cdo"}
 

@@ -86,13 +86,17 @@ HISTORY_JOB = "history_job"
 
 
 def history_selection(specs: list[ProviderSpec]) -> dg.AssetSelection:
-    """The providers' pulls and validation, the site dimension, and everything downstream of them (warehouse tables,
-    dbt staging and marts with their checks), but not the forecast path: the blend and marts.forecast_skill are
-    rescored by the blend job (defs/blend.py) and, after new observations, by the automation sensor. In a history
-    job they would make the UI warn, on every backfill, about forecast assets the job does not load."""
+    """The providers' pulls and everything downstream of them (validation, warehouse tables, dbt staging and marts
+    with their checks), the site dimension, and the dbt models those marts read; but not the forecast path: the
+    blend and marts.forecast_skill are rescored by the blend job (defs/blend.py) and, after new observations, by
+    the automation sensor. In a history job they would make the UI warn, on every backfill, about forecast assets
+    the job does not load. A provider's job holds only what its data reaches: the air-quality provider's does not
+    rebuild the weather marts, nor a weather provider's the air-quality mart."""
     forecast_path = dg.AssetSelection.assets(warehouse_key(SNAPSHOT_KINDS[FORECAST].table), BLEND_KEY).downstream()
-    selection = dg.AssetSelection.assets(*(raw_key(s.name) for s in specs), SITES_KEY).downstream()
-    # dbt models the selected ones read must exist too (a daily-only provider's marts read stg_observations).
+    selection = dg.AssetSelection.assets(*(raw_key(s.name) for s in specs)).downstream() | dg.AssetSelection.assets(
+        SITES_KEY
+    )
+    # dbt models the selected ones read must exist too (stg_sites; a daily-only provider's marts read stg_observations).
     selection = selection | (selection.upstream() & dg.AssetSelection.groups(METRICS_GROUP))
     return selection - forecast_path
 

@@ -5,6 +5,8 @@ them on the materialization (`[Show Markdown]`) and in the asset's metadata plot
 - `marts/station_completeness`: a heat map of station (site · source) x local day, the share of expected hours
   that arrived with data.
 - `marts/provider_consensus`: a heat map of site x UTC day, how far apart the sources' temperatures were.
+- `marts/daily_air_quality`: a map of station (site · source) x local day in the US AQI band of the day's worst
+  hour, in the EPA's colours.
 
 Each is a PNG inline in Markdown (a `data:` URI, which the UI's Markdown renderer allows for images), kept under
 CHART_MAX_BYTES, with a caption that says what is drawn from the rows drawn. A chart never fails a good build: one
@@ -26,9 +28,21 @@ import duckdb
 DAILY_WEATHER_UID = "model.weather_assets.daily_site_weather"
 COMPLETENESS_UID = "model.weather_assets.station_completeness"
 CONSENSUS_UID = "model.weather_assets.provider_consensus"
+AIR_QUALITY_UID = "model.weather_assets.daily_air_quality"
 CHART_METADATA_KEY = "weather_chart"
 COMPLETENESS_METADATA_KEY = "completeness_heat_map"
 CONSENSUS_METADATA_KEY = "disagreement_heat_map"
+AIR_QUALITY_METADATA_KEY = "aqi_band_map"
+# The US AQI categories (marts.daily_air_quality `us_aqi_category`) in order, with the EPA's colours
+# (AirNow "AQI Basics": green, yellow, orange, red, purple, maroon).
+US_AQI_BANDS: tuple[tuple[str, str], ...] = (
+    ("Good", "#00e400"),
+    ("Moderate", "#ffff00"),
+    ("Unhealthy for Sensitive Groups", "#ff7e00"),
+    ("Unhealthy", "#ff0000"),
+    ("Very Unhealthy", "#8f3f97"),
+    ("Hazardous", "#7e0023"),
+)
 CHART_DAYS = 28  # the latest four weeks of each site
 HEAT_MAP_DAYS = 60  # the latest two months
 CHART_MAX_SITES = 12  # small multiples beyond this would be unreadable (and heavy) in the UI
@@ -204,9 +218,18 @@ def daily_weather_chart_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg
 HeatRow = tuple[str, dt.date, float | None]  # (row label, day, value)
 
 
-def heat_map_figure(rows: list[HeatRow], *, vmin: float, vmax: float, cmap: str, colour_label: str) -> Any:
+def heat_map_figure(
+    rows: list[HeatRow],
+    *,
+    vmin: float,
+    vmax: float,
+    cmap: str | Any,
+    colour_label: str,
+    colour_ticks: list[str] | None = None,
+) -> Any:
     """One row per label (alphabetical, at most HEAT_MAP_MAX_ROWS), one column per day from the first to the last
-    day of `rows`; a day without a value is left blank (light grey), never drawn as 0."""
+    day of `rows`; a day without a value is left blank (light grey), never drawn as 0. `cmap` is a colormap or its
+    name; with `colour_ticks`, values are the indices 0..n-1 of those categories, named on the colour bar."""
     import numpy as np
     from matplotlib import colormaps
 
@@ -220,13 +243,15 @@ def heat_map_figure(rows: list[HeatRow], *, vmin: float, vmax: float, cmap: str,
             grid[index[label], (day - first).days] = value
     fig = _figure(max(6.0, 2.5 + 0.14 * len(days)), max(3.0, 1.4 + 0.22 * len(labels)))
     ax = fig.subplots()
-    palette = colormaps[cmap].with_extremes(bad="#e6e6e6")
+    palette = (colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad="#e6e6e6")
     image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap=palette, vmin=vmin, vmax=vmax)
     ax.set_yticks(range(len(labels)), labels, fontsize=CHART_FONT_SIZE)
     step = max(1, math.ceil(len(days) / 12))
     ax.set_xticks(range(0, len(days), step), [f"{d:%d %b}" for d in days[::step]], fontsize=CHART_FONT_SIZE,
                   rotation=45, ha="right")
     colour_bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    if colour_ticks is not None:
+        colour_bar.set_ticks(range(len(colour_ticks)), labels=colour_ticks)
     colour_bar.set_label(colour_label, fontsize=CHART_FONT_SIZE)
     colour_bar.ax.tick_params(labelsize=CHART_FONT_SIZE)
     return fig
@@ -300,6 +325,45 @@ def disagreement_heat_map_markdown(rows: list[HeatRow]) -> str | None:
     )
 
 
+def aqi_band_rows(con: duckdb.DuckDBPyConnection, days: int = HEAT_MAP_DAYS) -> list[HeatRow]:
+    """(site · source, local_date, index of the day's US AQI category in US_AQI_BANDS) over the latest `days` local
+    days of `marts.daily_air_quality`; a day without an index has None."""
+    index = {name: i for i, (name, _) in enumerate(US_AQI_BANDS)}
+    rows = con.execute(
+        """
+        select site_id || ' · ' || source, local_date, us_aqi_category
+        from marts.daily_air_quality
+        where local_date > (select max(local_date) from marts.daily_air_quality) - cast(? as integer)
+        order by all
+        """,
+        [days],
+    ).fetchall()
+    return [(label, day, None if category is None else index[category]) for label, day, category in rows]
+
+
+def aqi_band_map_markdown(rows: list[HeatRow]) -> str | None:
+    if not rows:
+        return None
+    from matplotlib.colors import ListedColormap
+
+    names = [name for name, _ in US_AQI_BANDS]
+    fig = heat_map_figure(
+        rows,
+        vmin=-0.5,
+        vmax=len(names) - 0.5,
+        cmap=ListedColormap([colour for _, colour in US_AQI_BANDS]),
+        colour_label="US AQI of the day's worst hour",
+        colour_ticks=names,
+    )
+    caption = heat_map_caption(rows, what=("station (site · source)", "stations (site · source)"), days_of="local days")
+    return png_markdown(
+        fit_png(fig),
+        alt="Air quality: the US AQI band of each station's worst hour, per local day",
+        caption=f"{caption} Colour: the EPA category of the day's highest hourly US AQI (the EPA's colours); "
+        "grey: no index that day. The European index, pollutant means and the WHO flags are in the table.",
+    )
+
+
 def _drawn(key: str, what: str, draw: Callable[[], str | None]) -> dict[str, dg.MetadataValue]:
     """`{key: md}`, or {} (logged) when the picture cannot be drawn: a chart must never fail a good dbt run."""
     try:
@@ -320,9 +384,16 @@ def disagreement_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.Metada
                   lambda: disagreement_heat_map_markdown(disagreement_rows(con)))
 
 
+def aqi_band_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
+    return _drawn(
+        AIR_QUALITY_METADATA_KEY, "the air-quality band map", lambda: aqi_band_map_markdown(aqi_band_rows(con))
+    )
+
+
 # The picture each model's build carries, by dbt unique id.
 BY_MODEL: dict[str, Callable[[duckdb.DuckDBPyConnection], dict[str, dg.MetadataValue]]] = {
     DAILY_WEATHER_UID: daily_weather_chart_metadata,
     COMPLETENESS_UID: completeness_metadata,
     CONSENSUS_UID: disagreement_metadata,
+    AIR_QUALITY_UID: aqi_band_metadata,
 }

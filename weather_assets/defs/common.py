@@ -4,6 +4,7 @@ partitions, the run-config site scope and the automation conditions. Every asset
 Asset keys (`<p>` is a provider name, e.g. open_meteo):
   raw/<p>, raw/<p>_forecast_pull, raw/<p>_current_pull                      raw pulls, landed verbatim
   observations/<p>_observations, daily_observations/<p>_daily_observations  validated history (hourly, daily)
+  air_quality/<p>_hourly                                                    validated air quality (hourly)
   forecasts/<p>_forecasts, current_conditions/<p>_current                   validated snapshots
   warehouse/<table>                                           DuckDB tables (sites, observations, ...)
   staging/*, intermediate/*, marts/*                          dbt models (defs/metrics.py)
@@ -13,15 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import pandera.polars as pa
+import polars as pl
 from pydantic import Field
 
 from weather_assets.providers.base import RECORDED_LAST_DAY
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.providers.spec import DEFAULT_REPULL_DAYS, Normaliser, ProviderSpec
+from weather_assets.providers.spec import (
+    AIR_QUALITY_COLUMNS,
+    DAILY_COLUMNS,
+    DEFAULT_REPULL_DAYS,
+    OBSERVATION_COLUMNS,
+    Normaliser,
+    ProviderSpec,
+)
+from weather_assets.schemas.air_quality import AirQuality
 from weather_assets.schemas.observation import CurrentObservation, DailyObservation, ForecastObservation, Observation
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import Site, load_catalog
@@ -67,19 +77,23 @@ FAILING_SITES_THRESHOLD = 0.10
 class Grain:
     """Where one grain of history goes: asset-key prefix, lake tables, schema, time column."""
 
-    name: str  # "hourly" | "daily": the History attribute holding its normaliser
+    name: str  # "hourly" | "daily" | "air_quality": the History attribute holding its normaliser
     table: str  # asset key prefix of the validated asset, lake table and warehouse table of valid rows
     rejected: str  # lake and warehouse table of quarantined rows
     model: type[pa.DataFrameModel]
     time_column: str
+    columns: Mapping[str, pl.DataType]  # what its normalisers return (providers/spec.py)
 
     def normaliser(self, spec: ProviderSpec) -> Normaliser | None:
         return getattr(spec.history, self.name) if spec.history is not None else None
 
 
-HOURLY = Grain("hourly", lake.OBSERVATIONS, lake.REJECTED, Observation, "observed_at")
-DAILY = Grain("daily", lake.DAILY, lake.REJECTED_DAILY, DailyObservation, "date")
-GRAINS = (HOURLY, DAILY)
+HOURLY = Grain("hourly", lake.OBSERVATIONS, lake.REJECTED, Observation, "observed_at", OBSERVATION_COLUMNS)
+DAILY = Grain("daily", lake.DAILY, lake.REJECTED_DAILY, DailyObservation, "date", DAILY_COLUMNS)
+AIR_QUALITY = Grain(
+    "air_quality", lake.AIR_QUALITY, lake.REJECTED_AIR_QUALITY, AirQuality, "observed_at", AIR_QUALITY_COLUMNS
+)
+GRAINS = (HOURLY, DAILY, AIR_QUALITY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +132,8 @@ def snapshot_providers(settings: Settings, kind: SnapshotKind) -> list[ProviderS
 # The asset graph labels a node with the last part of its key only (cut past about 30 characters), so
 # that part names both the provider and what the asset holds: `open_meteo` alone would label the raw
 # pull, the validated observations and the validated forecasts alike.
-_LABELS = {"current_conditions": "current"}  # openweathermap_current_conditions would be cut
+# openweathermap_current_conditions and open_meteo_air_quality_air_quality would be cut
+_LABELS = {"current_conditions": "current", "air_quality": "hourly"}
 _PULL = "_pull"
 
 
@@ -128,8 +143,8 @@ def raw_key(provider: str, kind: str = HISTORY) -> dg.AssetKey:
 
 
 def validated_key(table: str, provider: str) -> dg.AssetKey:
-    """observations/<p>_observations, daily_observations/<p>_daily_observations, forecasts/<p>_forecasts,
-    current_conditions/<p>_current."""
+    """observations/<p>_observations, daily_observations/<p>_daily_observations, air_quality/<p>_hourly,
+    forecasts/<p>_forecasts, current_conditions/<p>_current."""
     return dg.AssetKey([table, f"{provider}_{_LABELS.get(table, table)}"])
 
 
@@ -155,6 +170,7 @@ SITES_KEY = warehouse_key("sites")
 OBSERVATIONS_KEY = warehouse_key(HOURLY.table)
 REJECTED_OBSERVATIONS_KEY = warehouse_key(HOURLY.rejected)
 DAILY_OBSERVATIONS_KEY = warehouse_key(DAILY.table)
+AIR_QUALITY_KEY = warehouse_key(AIR_QUALITY.table)
 # The blended forecast (defs/blend.py) and the mart that scores it beside the providers (a dbt model).
 BLEND_KEY = dg.AssetKey(["forecasts", "blend"])
 FORECAST_SKILL_KEY = dg.AssetKey(["marts", "forecast_skill"])

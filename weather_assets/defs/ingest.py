@@ -17,6 +17,8 @@ import dagster as dg
 import polars as pl
 
 from weather_assets.defs.common import (
+    AIR_QUALITY,
+    DAILY,
     DISABLED_GROUP,
     GRAINS,
     HISTORY,
@@ -35,7 +37,7 @@ from weather_assets.defs.metadata import PREVIEW_ROWS, markdown_table, summary_m
 from weather_assets.defs.pulls import normalise_landed, pull_and_land, skipped_metadata
 from weather_assets.defs.resources import LiveHttp
 from weather_assets.providers.registry import PROVIDERS
-from weather_assets.providers.spec import DAILY_COLUMNS, OBSERVATION_COLUMNS, ProviderSpec, empty_frame
+from weather_assets.providers.spec import ProviderSpec, empty_frame
 from weather_assets.schemas.observation import REJECT_SCHEMA, split_valid
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import load_catalog
@@ -138,7 +140,11 @@ def validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grain
     """observations/<p>_observations or daily_observations/<p>_daily_observations: the landed window
     normalised, validated and written to the lake, rejects quarantined beside it."""
     key = validated_key(grain.table, spec.name)
-    what = "hourly schema (UTC, SI units)" if grain is HOURLY else "daily schema (station observation day, SI units)"
+    what = {
+        HOURLY.name: "hourly schema (UTC, SI units)",
+        DAILY.name: "daily schema (station observation day, SI units)",
+        AIR_QUALITY.name: "air-quality schema (UTC hours, µg/m³ and the EU/US indices)",
+    }[grain.name]
 
     @dg.asset(
         key=key,
@@ -213,7 +219,7 @@ def newest_landed_rows(
         run = pl.lit(entry.meta["run_id"]).alias(lake.RESPONSE_COLUMN)
         frames.append(window.rows_in(frame, grain.time_column).with_columns(run))
     if not frames:
-        return empty_frame(DAILY_COLUMNS if grain.time_column == "date" else OBSERVATION_COLUMNS), seen
+        return empty_frame(grain.columns), seen
     kept = lake.newest_response_rows(pl.concat(frames), landing.newest_pulls(index), scope, grain.time_column)
     if kept.height == 0 and not spec.history.sparse_hourly:
         raise dg.Failure(

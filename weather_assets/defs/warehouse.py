@@ -5,6 +5,7 @@
   warehouse/observations           hourly rows of every source (+ checks unique_key, hours_complete)
   warehouse/rejected_observations  quarantined hourly rows
   warehouse/daily_observations     daily-grain rows and their rejects (+ check unique_key)
+  warehouse/air_quality            hourly air quality and its rejects (+ check unique_key)
   warehouse/forecasts, warehouse/current_conditions   every snapshot
 
 Every asset here writes the lake, so all declare the pool `duckdb_warehouse`, which the shipped
@@ -24,6 +25,8 @@ import duckdb
 import polars as pl
 
 from weather_assets.defs.common import (
+    AIR_QUALITY,
+    AIR_QUALITY_KEY,
     DAILY,
     DAILY_OBSERVATIONS_KEY,
     FORECAST,
@@ -385,48 +388,86 @@ def rejected_observations_table(settings: Settings) -> dg.AssetsDefinition:
 
 def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
     """warehouse/daily_observations (and its rejects), with its check unique_key (blocking)."""
-    daily = history_providers(settings, DAILY)
-
-    @dg.asset(
-        key=DAILY_OBSERVATIONS_KEY,
-        deps=[validated_key(DAILY.table, spec.name) for spec in daily],
-        **history_table(settings),
+    return _table_with_rejects(
+        settings,
+        DAILY,
+        DAILY_OBSERVATIONS_KEY,
         description=(
             "Tables `daily_observations` (daily-grain sources such as NOAA GHCND: per site, source and the "
             "station's observation day; min/max/mean temperature, precipitation, snowfall, snow depth, mean wind) "
             "and `rejected_daily_observations`, replaced for the run's days in ONE transaction. Daily values "
             "are not spread over hours: a station's day is its local observation day, not a UTC day."
         ),
+        key_columns="(site_id, source, date)",
+        replace=writer.replace_daily_window,
+    )
+
+
+def air_quality_table(settings: Settings) -> dg.AssetsDefinition:
+    """warehouse/air_quality (and its rejects), with its check unique_key (blocking)."""
+    return _table_with_rejects(
+        settings,
+        AIR_QUALITY,
+        AIR_QUALITY_KEY,
+        description=(
+            "Tables `air_quality` (per site, source and UTC hour: PM10, PM2.5, CO, NO2, SO2 and O3 in µg/m³, the "
+            "European and US air-quality indices) and `rejected_air_quality`, replaced for the run's window in "
+            "ONE transaction."
+        ),
+        key_columns="(site_id, source, observed_at)",
+        replace=writer.replace_air_quality_window,
+        freshness_policy=WAREHOUSE_FRESHNESS,
+    )
+
+
+def _table_with_rejects(
+    settings: Settings,
+    grain: Grain,
+    key: dg.AssetKey,
+    *,
+    description: str,
+    key_columns: str,
+    replace: Callable[..., tuple[int, int, int]],
+    freshness_policy: dg.FreshnessPolicy | None = None,
+) -> dg.AssetsDefinition:
+    """A history table of `grain` written with its quarantined rows in one transaction (`replace`: a writer
+    function of (con, window, files, rejected_files, sources, sites)); SQL `check_<table>_duplicates` and
+    `summarize_<table>_by_source` report on it."""
+    specs = history_providers(settings, grain)
+
+    @dg.asset(
+        key=key,
+        deps=[validated_key(grain.table, spec.name) for spec in specs],
+        **history_table(settings),
+        freshness_policy=freshness_policy,
+        description=description,
         check_specs=[
             dg.AssetCheckSpec(
-                "unique_key",
-                asset=DAILY_OBSERVATIONS_KEY,
-                blocking=True,
-                description="No two rows share (site_id, source, date) in the window.",
+                "unique_key", asset=key, blocking=True, description=f"No two rows share {key_columns} in the window."
             )
         ],
     )
-    def daily_observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
+    def table(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
         window = partition_window(context)
         scope = config.site_ids(settings)
-        if not daily:
-            yield dg.MaterializeResult(metadata={"note": "no enabled provider has daily history"})
+        if not specs:
+            yield dg.MaterializeResult(metadata={"note": f"no enabled provider has {grain.name} history"})
             yield dg.AssetCheckResult(check_name="unique_key", passed=True, metadata={"duplicate_keys": 0})
             return
-        plan = plan_load(context, settings, DAILY, lake.DAILY, window)
+        plan = plan_load(context, settings, grain, grain.table, window)
 
-        def replace(part: Window, sources: list[str]) -> tuple[int, int, int]:
+        def replace_part(part: Window, sources: list[str]) -> tuple[int, int, int]:
             files, rejected_files = (
-                lake.files_for_days(settings.lake_dir, table, sources, part.days)
-                for table in (DAILY.table, DAILY.rejected)
+                lake.files_for_days(settings.lake_dir, name, sources, part.days)
+                for name in (grain.table, grain.rejected)
             )
-            return writer.replace_daily_window(con, part, files, rejected_files, sources, sites=scope)
+            return replace(con, part, files, rejected_files, sources, sites=scope)
 
         with warehouse.connect() as con:
-            deleted, inserted, rejected = replace_planned(con, plan, replace) or (0, 0, 0)
+            deleted, inserted, rejected = replace_planned(con, plan, replace_part) or (0, 0, 0)
             snapshot = ducklake.current_snapshot(con)
-            duplicates = con.execute(writer.sql("check_daily_observations_duplicates"), window.sql_params()).pl()
-            per_source = con.execute(writer.sql("summarize_daily_observations_by_source"), window.sql_params()).pl()
+            duplicates = con.execute(writer.sql(f"check_{grain.table}_duplicates"), window.sql_params()).pl()
+            per_source = con.execute(writer.sql(f"summarize_{grain.table}_by_source"), window.sql_params()).pl()
         yield unique_key_result(duplicates)
         yield dg.MaterializeResult(
             metadata={
@@ -440,7 +481,7 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
             }
         )
 
-    return daily_observations
+    return table
 
 
 def snapshot_table(settings: Settings, kind: SnapshotKind) -> dg.AssetsDefinition:
@@ -503,6 +544,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             observations_table(settings),
             rejected_observations_table(settings),
             daily_observations_table(settings),
+            air_quality_table(settings),
             *(snapshot_table(settings, kind) for kind in SNAPSHOT_KINDS.values()),
         ]
     )

@@ -15,6 +15,7 @@ from weather_assets.offline.noaa_ads import NoaaAdsReplay
 from weather_assets.offline.noaa_cdo import NoaaCdoReplay
 from weather_assets.offline.nws import NwsReplay
 from weather_assets.offline.open_meteo import OpenMeteoReplay
+from weather_assets.offline.open_meteo_air_quality import OpenMeteoAirQualityReplay
 from weather_assets.offline.openweathermap import OpenWeatherMapReplay
 from weather_assets.offline.seven_timer import SevenTimerReplay
 from weather_assets.offline.weatherapi import WeatherApiReplay
@@ -24,6 +25,7 @@ from weather_assets.providers import (
     noaa_cdo,
     nws,
     open_meteo,
+    open_meteo_air_quality,
     openweathermap,
     seven_timer,
     weatherapi,
@@ -40,6 +42,7 @@ REGISTRY: tuple[tuple[ProviderSpec, Callable[[], Handler]], ...] = (
     (weatherapi.SPEC, WeatherApiReplay),
     (seven_timer.SPEC, SevenTimerReplay),
     (meteostat.SPEC, MeteostatReplay),
+    (open_meteo_air_quality.SPEC, OpenMeteoAirQualityReplay),
 )
 
 PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec, _ in REGISTRY}

@@ -20,6 +20,8 @@ OBSERVATIONS = "observations"
 REJECTED = "rejected_observations"
 DAILY = "daily_observations"  # daily-grain sources; `date` is the station's observation day
 REJECTED_DAILY = "rejected_daily_observations"
+AIR_QUALITY = "air_quality"  # hourly pollutant concentrations and air-quality indices
+REJECTED_AIR_QUALITY = "rejected_air_quality"
 
 
 def day_path(lake_dir: Path, table: str, source: str, day: dt.date) -> Path:

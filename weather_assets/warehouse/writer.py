@@ -150,19 +150,46 @@ def replace_daily_window(
 ) -> tuple[int, int, int]:
     """Replace the daily rows and quarantined daily rows of `sources` on the window's days in ONE
     transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
+    return _replace_with_rejects(con, "daily_observations", window, files, rejected_files, sources, sites)
+
+
+def replace_air_quality_window(
+    con: duckdb.DuckDBPyConnection,
+    window: Window,
+    files: Sequence[Path],
+    rejected_files: Sequence[Path],
+    sources: Sequence[str],
+    sites: Sequence[str] | None = None,
+) -> tuple[int, int, int]:
+    """Replace the air-quality rows and their quarantined rows of `sources` in the window's hours in ONE
+    transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
+    return _replace_with_rejects(con, "air_quality", window, files, rejected_files, sources, sites)
+
+
+def _replace_with_rejects(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    window: Window,
+    files: Sequence[Path],
+    rejected_files: Sequence[Path],
+    sources: Sequence[str],
+    sites: Sequence[str] | None,
+) -> tuple[int, int, int]:
+    """`table` and `rejected_<table>` (SQL files `delete_<table>_window`, `insert_<table>_from_lake` and the
+    rejected pair) replaced for the window in one transaction."""
     scope = _scope(window, sources, sites)
     with transaction(con):
-        deleted = _count(con.execute(sql("delete_daily_observations_window"), scope))
-        con.execute(sql("delete_rejected_daily_observations_window"), scope)
+        deleted = _count(con.execute(sql(f"delete_{table}_window"), scope))
+        con.execute(sql(f"delete_rejected_{table}_window"), scope)
         inserted = rejected = 0
         if files:
             inserted = _count(
-                con.execute(sql("insert_daily_observations_from_lake"), {**scope, "files": [str(f) for f in files]})
+                con.execute(sql(f"insert_{table}_from_lake"), {**scope, "files": [str(f) for f in files]})
             )
         if rejected_files:
             rejected = _count(
                 con.execute(
-                    sql("insert_rejected_daily_observations_from_lake"),
+                    sql(f"insert_rejected_{table}_from_lake"),
                     {"sources": scope["sources"], "sites": scope["sites"], "files": [str(f) for f in rejected_files]},
                 )
             )

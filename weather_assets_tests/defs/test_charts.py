@@ -151,3 +151,40 @@ def test_no_consensus_of_two_sources_no_heat_map_and_a_missing_mart_never_fails(
             " 'temperature_c' as measure, 1 as n_sources, 0.0 as spread"
         )
         assert charts.disagreement_metadata(con) == {}
+
+
+def test_the_aqi_band_map_draws_each_stations_us_category_in_the_epa_colours():
+    with duckdb.connect() as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.daily_air_quality (site_id varchar, source varchar, local_date date, "
+            "us_aqi_category varchar)"
+        )
+        con.execute(
+            "insert into marts.daily_air_quality values "
+            "('berlin_de', 'open-meteo-air-quality', date '2024-03-09', 'Good'), "
+            "('berlin_de', 'open-meteo-air-quality', date '2024-03-10', 'Unhealthy'), "
+            "('delhi_in', 'open-meteo-air-quality', date '2024-03-10', 'Hazardous'), "
+            "('delhi_in', 'open-meteo-air-quality', date '2024-03-11', null), "
+            "('old_site', 'open-meteo-air-quality', date '2023-12-01', 'Moderate')"
+        )
+        rows = charts.aqi_band_rows(con, days=60)
+        metadata = charts.aqi_band_metadata(con)
+
+    assert rows == [  # band indices in US_AQI_BANDS; 2023-12-01 is more than 60 days before the newest day
+        ("berlin_de · open-meteo-air-quality", dt.date(2024, 3, 9), 0),
+        ("berlin_de · open-meteo-air-quality", dt.date(2024, 3, 10), 3),
+        ("delhi_in · open-meteo-air-quality", dt.date(2024, 3, 10), 5),
+        ("delhi_in · open-meteo-air-quality", dt.date(2024, 3, 11), None),
+    ]
+    markdown = metadata[charts.AIR_QUALITY_METADATA_KEY].value
+    png = chart_png(markdown)
+    width, height = png_size(png)
+    assert len(png) < charts.CHART_MAX_BYTES and 400 < width < 1200 and 100 < height < 600
+    assert "2 stations (site · source), local days 09 Mar 2024 to 10 Mar 2024: 2 days with data." in markdown
+    assert "the EPA category of the day's highest hourly US AQI" in markdown
+
+
+def test_no_air_quality_mart_no_band_map_and_the_build_does_not_fail():
+    with duckdb.connect() as con:
+        assert charts.aqi_band_metadata(con) == {}  # the mart is not built: logged, nothing drawn

@@ -420,7 +420,7 @@ def pull_and_normalise(spec: ProviderSpec, fetch: Fetcher) -> None:
     site = spec.covered(CATALOG)[0][:1]
     if spec.history is not None:
         day = dt.date(2024, 1, 1)
-        normalise = spec.history.hourly or spec.history.daily
+        normalise = spec.history.hourly or spec.history.daily or spec.history.air_quality
         pulled = list(spec.history.pull(fetch, site, day, day))
     else:
         part = spec.forecast or spec.current

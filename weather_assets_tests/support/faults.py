@@ -215,10 +215,11 @@ ABC = "abc"
 
 def abc_for_one_temperature(provider: str, day: dt.date) -> Callable[[WireResponse], WireResponse]:
     """A mutator writing "abc" instead of ONE temperature of `day` (UTC day for hourly sources, the
-    station's day for daily ones) that the good answer holds. Answers without such a value pass unchanged,
-    so apply it to every request: `Faulty(replay, then=mutated(once(...)))`."""
+    station's day for daily ones; for air quality, one PM2.5 value) that the good answer holds. Answers
+    without such a value pass unchanged, so apply it to every request: `Faulty(replay, then=mutated(once(...)))`."""
     return {
         "open_meteo": _abc_open_meteo,
+        "open_meteo_air_quality": lambda day: _abc_open_meteo(day, "pm2_5"),
         "meteostat": _abc_meteostat,
         "noaa_ads": _abc_noaa_ads,
         "noaa_cdo": _abc_noaa_cdo,
@@ -243,14 +244,14 @@ def once(change: Callable[[WireResponse], WireResponse | None]) -> Callable[[Wir
     return apply
 
 
-def _abc_open_meteo(day: dt.date):
+def _abc_open_meteo(day: dt.date, variable: str = "temperature_2m"):
     def change(response: WireResponse) -> WireResponse | None:
         payload = _json(response)
         first = payload[0] if isinstance(payload, list) else payload
         hourly = first["hourly"]
-        for i, (time_text, value) in enumerate(zip(hourly["time"], hourly["temperature_2m"], strict=True)):
+        for i, (time_text, value) in enumerate(zip(hourly["time"], hourly[variable], strict=True)):
             if time_text.startswith(day.isoformat()) and value is not None:
-                hourly["temperature_2m"][i] = ABC
+                hourly[variable][i] = ABC
                 return _dump(response, payload)
         return None
 

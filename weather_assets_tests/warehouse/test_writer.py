@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from weather_assets.providers.spec import AIR_QUALITY_MEASURES
 from weather_assets.schemas.observation import REJECT_SCHEMA
 from weather_assets.sites.catalog import Site
 from weather_assets.warehouse import ducklake, lake, writer
@@ -186,10 +187,12 @@ def committed(con, query: str) -> list[tuple]:
 
 # --- the tables ---------------------------------------------------------------------------------------
 TABLES = [
+    "air_quality",
     "current_conditions",
     "daily_observations",
     "forecasts",
     "observations",
+    "rejected_air_quality",
     "rejected_daily_observations",
     "rejected_observations",
     "sites",
@@ -209,6 +212,9 @@ def test_ensure_tables_creates_every_table(tmp_path):
         assert columns["observations"] == [
             "site_id", "source", "observed_at", *MEASURES, "weather_code", "weather_code_system",
             "ingestion_run_id", "ingested_at",
+        ]  # fmt: skip
+        assert columns["air_quality"] == [
+            "site_id", "source", "observed_at", *AIR_QUALITY_MEASURES, "ingestion_run_id", "ingested_at",
         ]  # fmt: skip
         assert columns["forecasts"][-1] == "estimated_fields"
         assert len(columns["forecasts"]) == 18

@@ -123,3 +123,33 @@ CREATE TABLE IF NOT EXISTS current_conditions (
     ingested_at            TIMESTAMPTZ NOT NULL
     -- Key (site_id, source, observed_at): upsert_current_conditions.sql replaces rows with the same key.
 );
+
+CREATE TABLE IF NOT EXISTS air_quality (
+    site_id                VARCHAR NOT NULL,
+    source                 VARCHAR NOT NULL,
+    observed_at            TIMESTAMP NOT NULL,  -- UTC, on the hour: the model's value at that instant
+    pm10_ugm3              DOUBLE,              -- µg/m³, particulate matter < 10 µm, near the surface
+    pm2_5_ugm3             DOUBLE,              -- µg/m³, particulate matter < 2.5 µm
+    carbon_monoxide_ugm3   DOUBLE,              -- µg/m³
+    nitrogen_dioxide_ugm3  DOUBLE,              -- µg/m³
+    sulphur_dioxide_ugm3   DOUBLE,              -- µg/m³
+    ozone_ugm3             DOUBLE,              -- µg/m³
+    european_aqi           DOUBLE,              -- European Air Quality Index (0-20 good .. >100 extremely poor)
+    us_aqi                 DOUBLE,              -- US EPA AQI (0-50 good .. 301-500 hazardous)
+    ingestion_run_id       VARCHAR NOT NULL,
+    ingested_at            TIMESTAMPTZ NOT NULL
+    -- Key (site_id, source, observed_at), verified by the blocking `unique_key` check after every load.
+);
+
+CREATE TABLE IF NOT EXISTS rejected_air_quality (
+    partition_date    DATE NOT NULL,      -- UTC day of the partition the row arrived in
+    site_id           VARCHAR,
+    source            VARCHAR NOT NULL,
+    observed_at       TIMESTAMP,
+    failed_check      VARCHAR NOT NULL,
+    failed_column     VARCHAR,
+    failure_case      VARCHAR,
+    record            VARCHAR NOT NULL,
+    ingestion_run_id  VARCHAR NOT NULL,
+    ingested_at       TIMESTAMPTZ NOT NULL
+);
