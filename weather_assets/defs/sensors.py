@@ -24,17 +24,19 @@ import dagster as dg
 from weather_assets.defs.automation import EXECUTOR, history_job, range_request
 from weather_assets.defs.common import (
     FAILING_SITES_THRESHOLD,
+    GRAINS,
     HOURLY,
-    OBSERVATIONS_KEY,
     REJECTED_OBSERVATIONS_KEY,
     SITES_KEY,
     history_provider_of,
     history_providers,
     raw_key,
     validated_key,
+    warehouse_key,
 )
 from weather_assets.defs.resources import AlertWebhook
 from weather_assets.providers.base import RECORDED_CLOCK
+from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import CatalogError, Site, load_catalog
 from weather_assets.window import Window, newest_complete_day
@@ -88,8 +90,14 @@ def diff_catalog(before: Mapping[str, str], after: Mapping[str, str]) -> Catalog
 
 
 def site_scope_config(provider: str, sites: Sequence[str]) -> dict[str, Any]:
-    """Run config narrowing a history run to `sites`: the pull, its validation and both warehouse tables."""
-    keys = [raw_key(provider), validated_key(HOURLY.table, provider), OBSERVATIONS_KEY, REJECTED_OBSERVATIONS_KEY]
+    """Run config narrowing a history run to `sites`: the pull, and for each grain the provider serves its
+    validation and warehouse table(s); nothing else (a job rejects config for an asset it does not hold)."""
+    spec = PROVIDERS[provider]
+    keys = [raw_key(provider)]
+    for grain in (g for g in GRAINS if g.normaliser(spec) is not None):
+        keys += [validated_key(grain.table, provider), warehouse_key(grain.table)]
+        if grain is HOURLY:  # its quarantined rows are a table asset of their own
+            keys.append(REJECTED_OBSERVATIONS_KEY)
     return {"ops": {key.to_python_identifier(): {"config": {"sites": list(sites)}} for key in keys}}
 
 

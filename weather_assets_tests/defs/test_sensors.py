@@ -429,3 +429,33 @@ def test_a_refusing_webhook_fails_the_send_without_showing_the_url(offline_setti
         posted = AlertWebhook(url=url).send(sensors.slack_message(f"see {url}", [], []), logging.getLogger("test"))
     assert posted is True and "ALERT posted to the webhook (HTTP 200)" in caplog.text
     assert_no_secret(receiver.received[0].body.decode(), caplog.text)
+
+
+def test_the_site_scope_config_fits_every_history_providers_job(tmp_path, monkeypatch, dbt_manifest):
+    """The catalog sensor launches each provider's history job with run config naming that job's site-scoped
+    assets; config for an asset the job does not hold (a daily-only or air-quality provider has no hourly
+    validation) would make the launch fail."""
+    from weather_assets.defs.automation import history_job_name
+    from weather_assets.providers.registry import PROVIDERS
+    from weather_assets.settings import KEYED_PROVIDERS
+
+    keys = dict.fromkeys(KEYED_PROVIDERS.values(), "fake-key")
+    for var, value in keys.items():  # dg.EnvVar reads the process environment
+        monkeypatch.setenv(var, value)
+    env = {"WEATHER_ASSETS_DATA_DIR": str(tmp_path), "WEATHER_ASSETS_PROVIDERS": ",".join(PROVIDERS), **keys}
+    settings = Settings.from_env(env)
+    defs = build_defs(settings)
+    history = [p for p in settings.providers if PROVIDERS[p].history is not None]
+    assert {"noaa_ads", "open_meteo_air_quality", "open_meteo"} <= set(history)
+    for provider in history:
+        job = defs.resolve_job_def(history_job_name(PROVIDERS[provider]))
+        config = sensors.site_scope_config(provider, ["berlin_de"])
+        dg.validate_run_config(job, config)  # raises DagsterInvalidConfigError on an unknown asset
+        scoped = set(config["ops"])
+        assert f"raw__{provider}" in scoped
+        assert scoped <= {k.to_python_identifier() for k in job.asset_layer.executable_asset_keys}
+    assert set(sensors.site_scope_config("noaa_ads", ["x"])["ops"]) == {
+        "raw__noaa_ads",
+        "daily_observations__noaa_ads_daily_observations",
+        "warehouse__daily_observations",
+    }
