@@ -246,15 +246,7 @@ class OpenMeteoReplay:
                     "not a forecast relative to today)"
                 )
             raise _ApiError(reason)
-        if len(starts) != len(ends):
-            raise _ApiError("Parameter 'start_date' and 'end_date' must have the same number of elements")
-        ranges = []
-        for start_text, end_text in zip(starts, ends, strict=True):
-            start = _date(start_text, "start_date")
-            end = _date(end_text, "end_date")
-            if end < start:
-                raise _ApiError("End-date must be larger or equals than start-date")
-            ranges.append((start, end))
+        ranges = _paired_date_ranges(starts, ends)
         for name in _PAST_FORECAST_PARAMS:
             value = params.last(name)
             if value is not None and value.strip() not in {"", "0"}:
@@ -436,6 +428,20 @@ def _floats(texts: Sequence[str], name: str) -> list[tuple[float, str]]:
             raise _ApiError(f"Parameter '{name}' must be a list of numbers, got '{text}'")
         out.append((value, text))
     return out
+
+
+def _paired_date_ranges(starts: Sequence[str], ends: Sequence[str]) -> list[tuple[dt.date, dt.date]]:
+    """`start_date`/`end_date` lists paired by position, as the server pairs them (its own 400 texts)."""
+    if len(starts) != len(ends):
+        raise _ApiError("Parameter 'start_date' and 'end_date' must have the same number of elements")
+    ranges = []
+    for start_text, end_text in zip(starts, ends, strict=True):
+        start = _date(start_text, "start_date")
+        end = _date(end_text, "end_date")
+        if end < start:
+            raise _ApiError("End-date must be larger or equals than start-date")
+        ranges.append((start, end))
+    return ranges
 
 
 def _date(text: str, name: str) -> dt.date:

@@ -41,10 +41,10 @@ from typing import Any
 from weather_assets.offline.open_meteo import (
     _ApiError,
     _coordinates,
-    _date,
     _decode_error,
     _json_response,
     _pair,
+    _paired_date_ranges,
     _Params,
 )
 from weather_assets.providers.base import WireRequest, WireResponse
@@ -473,16 +473,7 @@ def _date_ranges(params: _Params) -> list[tuple[dt.date, dt.date]]:
             "offline replay requires 'start_date' and 'end_date': it serves the fixed days "
             f"{SERVED_START.isoformat()}..{SERVED_END.isoformat()}, not a forecast relative to today"
         )
-    if len(starts) != len(ends):
-        raise _ApiError("Parameter 'start_date' and 'end_date' must have the same number of elements")
-    ranges = []
-    for start_text, end_text in zip(starts, ends, strict=True):
-        start = _date(start_text, "start_date")
-        end = _date(end_text, "end_date")
-        if end < start:
-            raise _ApiError("End-date must be larger or equals than start-date")
-        ranges.append((start, end))
-    return ranges
+    return _paired_date_ranges(starts, ends)
 
 
 def _out_of_range(name: str) -> str:

@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -318,7 +318,16 @@ def _times_utc(block: dict[str, Any], units: dict[str, str], utc_offset_seconds:
     return local - dt.timedelta(seconds=utc_offset_seconds) if utc_offset_seconds else local
 
 
-def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
+UnitRule = Callable[[str, Any, str], tuple[float, float]]  # (variable, unit string, where) -> (factor, offset)
+
+
+def read_hourly(
+    element: Any, where: str, variables: Mapping[str, str], dtypes: Mapping[str, pl.DataType], unit_rule: UnitRule
+) -> tuple[pl.Series, dict[str, pl.Series], list[str | None]]:
+    """One element of an Open-Meteo answer (the weather and the air-quality APIs write the same layout): its UTC
+    times, one series per canonical column (`variables` maps the API's names to them; a variable missing from the
+    answer is all NULL, never 0), and each row's `unparsed` mark. `unit_rule` turns a variable's unit string into a
+    conversion to the canonical unit, raising OpenMeteoResponseError for a unit it does not know."""
     if not isinstance(element, dict):
         raise OpenMeteoResponseError(f"{where}: expected a JSON object, got {type(element).__name__}")
     if element.get("error"):
@@ -327,15 +336,17 @@ def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
     units = element.get("hourly_units") or {}
     if not isinstance(block, dict):
         raise OpenMeteoResponseError(f"{where}: no 'hourly' block")
+    if not isinstance(units, dict):
+        raise OpenMeteoResponseError(f"{where}: 'hourly_units' is not an object")
     offset = element.get("utc_offset_seconds", 0)
-    if not isinstance(offset, int):
+    if not isinstance(offset, int) or isinstance(offset, bool):
         raise OpenMeteoResponseError(f"{where}: utc_offset_seconds {offset!r} is not an integer")
     observed_at = _times_utc(block, units, offset, where)
     n = len(observed_at)
     columns: dict[str, pl.Series] = {}
     unparsed: dict[int, dict[str, str]] = {}  # row -> {column: raw text}
-    for variable, column in HOURLY_VARIABLES.items():
-        dtype = MEASURES[column]
+    for variable, column in variables.items():
+        dtype = dtypes[column]
         values = block.get(variable)
         if values is None:
             columns[column] = pl.Series(column, [None] * n, dtype=dtype)
@@ -343,19 +354,28 @@ def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
         if not isinstance(values, list) or len(values) != n:
             count = f"{len(values)} values" if isinstance(values, list) else f"a {type(values).__name__}"
             raise OpenMeteoResponseError(f"{where}: 'hourly.{variable}' has {count} for {n} times")
-        unit = units.get(variable)
-        if unit not in _UNIT_CONVERSIONS:
-            raise OpenMeteoResponseError(f"{where}: unknown unit {unit!r} for '{variable}'")
-        factor, offset_c = _UNIT_CONVERSIONS[unit]
+        factor, offset_c = unit_rule(variable, units.get(variable), where)
         series, bad = _hourly_values(values, column, variable, where)
         for row, raw in bad.items():
             unparsed.setdefault(row, {})[column] = raw
         if (factor, offset_c) != (1.0, 0.0):
             series = series * factor + offset_c
         columns[column] = series.cast(dtype) if dtype == pl.Int32() else series
-    marks = [None] * n
+    marks: list[str | None] = [None] * n
     for row, found in unparsed.items():
         marks[row] = unparsed_json(found)
+    return observed_at, columns, marks
+
+
+def _weather_unit(variable: str, unit: Any, where: str) -> tuple[float, float]:
+    if unit not in _UNIT_CONVERSIONS:
+        raise OpenMeteoResponseError(f"{where}: unknown unit {unit!r} for '{variable}'")
+    return _UNIT_CONVERSIONS[unit]
+
+
+def _normalise_element(element: Any, site: Site, where: str) -> pl.DataFrame:
+    observed_at, columns, marks = read_hourly(element, where, HOURLY_VARIABLES, MEASURES, _weather_unit)
+    n = len(observed_at)
     return pl.DataFrame(
         {
             "site_id": pl.Series([site.id] * n, dtype=pl.String),

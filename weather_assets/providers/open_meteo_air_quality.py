@@ -27,6 +27,7 @@ from weather_assets.providers.open_meteo import (
 from weather_assets.providers.parsing import load_json
 from weather_assets.providers.spec import (
     AIR_QUALITY_COLUMNS,
+    AIR_QUALITY_MEASURES,
     UNPARSED,
     Endpoint,
     Fetcher,
@@ -35,7 +36,6 @@ from weather_assets.providers.spec import (
     Pulled,
     Secret,
     empty_frame,
-    unparsed_json,
 )
 from weather_assets.sites.catalog import Site
 
@@ -154,11 +154,18 @@ def _air_quality_errors() -> Iterator[None]:
         raise OpenMeteoAirQualityResponseError(str(exc)) from None
 
 
+def _air_quality_unit(variable: str, unit: Any, where: str) -> tuple[float, float]:
+    """No conversion: the API has no unit parameter for these variables, so any other string is a shape error."""
+    if unit not in UNITS[variable]:
+        expected = " or ".join(repr(u) for u in sorted(UNITS[variable]))
+        raise OpenMeteoAirQualityResponseError(f"{where}: unknown unit {unit!r} for '{variable}' (expected {expected})")
+    return 1.0, 0.0
+
+
 def _normalise_element(element: Any, position: int, site: Site, where: str) -> pl.DataFrame:
-    if not isinstance(element, dict):
-        raise OpenMeteoAirQualityResponseError(f"{where}: expected a JSON object, got {type(element).__name__}")
-    if element.get("error"):
-        raise OpenMeteoAirQualityResponseError(f"{where}: error body: {element.get('reason')}")
+    observed_at, columns, marks = open_meteo.read_hourly(
+        element, where, HOURLY_VARIABLES, AIR_QUALITY_MEASURES, _air_quality_unit
+    )
     # The server writes `location_id` (the coordinate's position) on every element but the first.
     location_id = element.get("location_id", 0)
     if location_id != position or isinstance(location_id, bool):
@@ -166,40 +173,7 @@ def _normalise_element(element: Any, position: int, site: Site, where: str) -> p
             f"{where}: element {position} of the response has location_id {location_id!r}; "
             "elements must come back in request order"
         )
-    block = element.get("hourly")
-    units = element.get("hourly_units") or {}
-    if not isinstance(block, dict):
-        raise OpenMeteoAirQualityResponseError(f"{where}: no 'hourly' block")
-    if not isinstance(units, dict):
-        raise OpenMeteoAirQualityResponseError(f"{where}: 'hourly_units' is not an object")
-    offset = element.get("utc_offset_seconds", 0)
-    if not isinstance(offset, int) or isinstance(offset, bool):
-        raise OpenMeteoAirQualityResponseError(f"{where}: utc_offset_seconds {offset!r} is not an integer")
-    observed_at = open_meteo._times_utc(block, units, offset, where)
     n = len(observed_at)
-    columns: dict[str, pl.Series] = {}
-    unparsed: dict[int, dict[str, str]] = {}  # row -> {column: raw text}
-    for variable, column in HOURLY_VARIABLES.items():
-        values = block.get(variable)
-        if values is None:  # not in the response: unknown, not zero
-            columns[column] = pl.Series(column, [None] * n, dtype=pl.Float64)
-            continue
-        if not isinstance(values, list) or len(values) != n:
-            count = f"{len(values)} values" if isinstance(values, list) else f"a {type(values).__name__}"
-            raise OpenMeteoAirQualityResponseError(f"{where}: 'hourly.{variable}' has {count} for {n} times")
-        unit = units.get(variable)
-        if unit not in UNITS[variable]:
-            expected = " or ".join(repr(u) for u in sorted(UNITS[variable]))
-            raise OpenMeteoAirQualityResponseError(
-                f"{where}: unknown unit {unit!r} for '{variable}' (expected {expected})"
-            )
-        series, bad = open_meteo._hourly_values(values, column, variable, where)
-        for row, raw in bad.items():
-            unparsed.setdefault(row, {})[column] = raw
-        columns[column] = series
-    marks = [None] * n
-    for row, found in unparsed.items():
-        marks[row] = unparsed_json(found)
     return pl.DataFrame(
         {
             "site_id": pl.Series([site.id] * n, dtype=pl.String),
