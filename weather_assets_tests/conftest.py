@@ -49,15 +49,24 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """`dbt parse` once per session if the install step has not produced the manifest yet."""
+    """`dbt parse` once per session if the install step has not produced the manifest yet, or if a model,
+    macro, test or the project file changed since (as the Makefile's rule for it does): a stale manifest
+    would build definitions without the new models."""
     manifest = REPO / "dbt_project" / "target" / "manifest.json"
     manifest.parent.mkdir(exist_ok=True)
     # pytest-xdist's workers share the project's target/: one parses, the others wait for it.
     with open(manifest.parent / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not manifest.exists():
+        if not manifest.exists() or _newest_dbt_source() > manifest.stat().st_mtime:
             _dbt_parse()
     return manifest
+
+
+def _newest_dbt_source() -> float:
+    project = REPO / "dbt_project"
+    found = (path for folder in ("models", "macros", "tests") for path in (project / folder).rglob("*"))
+    sources = [project / "dbt_project.yml", project / "profiles.yml", *found]
+    return max(p.stat().st_mtime for p in sources if p.is_file())
 
 
 def _dbt_parse() -> None:
