@@ -222,7 +222,10 @@ def summary(settings: Settings, window: Window) -> str:
         per_source = con.execute(writer.sql("summarize_observations_by_source"), params).fetchall()
         daily = con.execute(writer.sql("summarize_daily_observations_by_source"), params).fetchall()
         air = con.execute(writer.sql("summarize_air_quality_by_source"), params).fetchall()
-        rejects, daily_rejects, air_rejects = con.execute(writer.sql("count_rejected_rows"), params).fetchall()[0]
+        precip15 = con.execute(writer.sql("summarize_precipitation_15min_by_source"), params).fetchall()
+        rejects, daily_rejects, air_rejects, precip15_rejects = con.execute(
+            writer.sql("count_rejected_rows"), params
+        ).fetchall()[0]
         forecasts = con.execute(writer.sql("summarize_forecasts_by_source")).fetchall()
         try:
             mart = f"{con.execute(writer.sql('count_daily_site_weather')).fetchall()[0][0]:,} rows in"
@@ -248,13 +251,19 @@ def summary(settings: Settings, window: Window) -> str:
         f"EU {eu if eu is not None else '-'} / US {us if us is not None else '-'}"
         for source, rows, sites, hours, eu, us in air
     ]
+    lines += [
+        f"  precipitation_15min {source:<21} {rows:>8,} rows, {sites} sites, {known:,} intervals with an amount "
+        f"({total or 0:.1f} mm), {missing:,} without"
+        for source, rows, sites, known, missing, total in precip15
+    ]
     if forecasts:  # one line: a source's snapshots per issue time are in the table's metadata and the UI
         each = ", ".join(f"{source} {rows:,} ({sites} sites)" for source, rows, sites, _ in forecasts)
         newest = max(issued for *_, issued in forecasts)
         lines.append(f"  forecasts          {each}; newest issued {newest:%Y-%m-%d %H:%M} UTC")
     lines += [
-        f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily, {air_rejects:,} air-quality rows "
-        "(tables rejected_observations, rejected_daily_observations, rejected_air_quality)",
+        f"  rejected           {rejects:,} hourly, {daily_rejects:,} daily, {air_rejects:,} air-quality, "
+        f"{precip15_rejects:,} 15-minute rows (tables rejected_observations, rejected_daily_observations, "
+        "rejected_air_quality, rejected_precipitation_15min)",
         f"  daily_site_weather {mart} marts.daily_site_weather",
         f"  raw landing        {settings.landing_dir}",
         "Open the UI with `make dev` to see the runs, metadata and checks.",
@@ -430,6 +439,11 @@ def _windows(settings: Settings, args: argparse.Namespace) -> dict[str, Window]:
     if args.command == "history":
         if args.end < args.start:
             raise SettingsError(f"--end {args.end} is before --start {args.start}")
+        if args.start < settings.start_date:  # no partition exists before it: refuse before any run starts
+            raise SettingsError(
+                f"--start {args.start} is before WEATHER_ASSETS_START_DATE {settings.start_date}, the first daily "
+                f"partition; set WEATHER_ASSETS_START_DATE={args.start} (or earlier) to load it"
+            )
         return dict.fromkeys(chosen, Window(args.start, args.end))
     windows = {p: recent_window(settings, p, args.days) for p in chosen}
     for provider, window in windows.items():

@@ -24,6 +24,7 @@ _PREFIXES = {
     "observations__": "validate",
     "daily_observations__": "validate",
     "air_quality__": "validate",
+    "precipitation_15min__": "validate",
     "forecasts__": "validate",
     "current_conditions__": "validate",
     "warehouse__": "warehouse",
@@ -116,7 +117,8 @@ class Progress(logging.Handler):
         elif name == "dbt":
             phase.models += 1
         elif name == "validate" or step.endswith(
-            ("__observations", "__daily_observations", "__air_quality", "__forecasts", "__blend")
+            ("__observations", "__daily_observations", "__air_quality", "__precipitation_15min", "__forecasts")
+            + ("__blend",)
         ):
             # A snapshot table's row count is the whole table's; what this run wrote is `rows_loaded` (by source).
             loaded = value.get("rows_loaded", value.get("dagster/row_count", 0))

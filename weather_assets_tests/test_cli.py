@@ -66,6 +66,17 @@ def test_a_reversed_range_is_refused(monkeypatch, tmp_path, capsys, argv):
     assert "is before --start" in capsys.readouterr().err
 
 
+def test_a_range_before_the_start_date_is_refused_naming_the_variable(monkeypatch, tmp_path, capsys):
+    """NOAA's 15-minute precipitation ends in 2013: loading it needs WEATHER_ASSETS_START_DATE before then."""
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("WEATHER_ASSETS_START_DATE", "2024-01-01")
+    assert cli.main(["history", "--start", "2013-06-01", "--end", "2013-06-30"]) == 2
+    err = capsys.readouterr().err
+    assert "--start 2013-06-01 is before WEATHER_ASSETS_START_DATE 2024-01-01" in err
+    assert "set WEATHER_ASSETS_START_DATE=2013-06-01 (or earlier)" in err
+    assert not (tmp_path / "warehouse").exists()  # nothing ran
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

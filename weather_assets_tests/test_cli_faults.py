@@ -69,9 +69,11 @@ DATA_TABLES = {  # table -> its key, to sort by (the reject tables have none: so
     "observations": ("site_id", "source", "observed_at"),
     "daily_observations": ("site_id", "source", "date"),
     "air_quality": ("site_id", "source", "observed_at"),
+    "precipitation_15min": ("site_id", "source", "observed_at"),
     "rejected_observations": (),
     "rejected_daily_observations": (),
     "rejected_air_quality": (),
+    "rejected_precipitation_15min": (),
 }
 PER_RUN = ("ingestion_run_id", "ingested_at")
 

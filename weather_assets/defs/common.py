@@ -5,6 +5,7 @@ Asset keys (`<p>` is a provider name, e.g. open_meteo):
   raw/<p>, raw/<p>_forecast_pull, raw/<p>_current_pull                      raw pulls, landed verbatim
   observations/<p>_observations, daily_observations/<p>_daily_observations  validated history (hourly, daily)
   air_quality/<p>_hourly                                                    validated air quality (hourly)
+  precipitation_15min/<p>_15min                                             validated 15-minute precipitation
   forecasts/<p>_forecasts, current_conditions/<p>_current                   validated snapshots
   warehouse/<table>                                           DuckDB tables (sites, observations, ...)
   staging/*, intermediate/*, marts/*                          dbt models (defs/metrics.py)
@@ -28,11 +29,13 @@ from weather_assets.providers.spec import (
     DAILY_COLUMNS,
     DEFAULT_REPULL_DAYS,
     OBSERVATION_COLUMNS,
+    PRECIPITATION_15MIN_COLUMNS,
     Normaliser,
     ProviderSpec,
 )
 from weather_assets.schemas.air_quality import AirQuality
 from weather_assets.schemas.observation import CurrentObservation, DailyObservation, ForecastObservation, Observation
+from weather_assets.schemas.precipitation_15min import Precipitation15Min
 from weather_assets.settings import Settings
 from weather_assets.sites.catalog import Site, load_catalog
 from weather_assets.warehouse import lake
@@ -77,23 +80,55 @@ FAILING_SITES_THRESHOLD = 0.10
 class Grain:
     """Where one grain of history goes: asset-key prefix, lake tables, schema, time column."""
 
-    name: str  # "hourly" | "daily" | "air_quality": the History attribute holding its normaliser
+    name: str  # "hourly" | "daily" | "air_quality" | "precipitation_15min": the History attribute of its normaliser
     table: str  # asset key prefix of the validated asset, lake table and warehouse table of valid rows
     rejected: str  # lake and warehouse table of quarantined rows
     model: type[pa.DataFrameModel]
     time_column: str
     columns: Mapping[str, pl.DataType]  # what its normalisers return (providers/spec.py)
+    schema_note: str  # the schema in a few words, for the validated asset's description
 
     def normaliser(self, spec: ProviderSpec) -> Normaliser | None:
         return getattr(spec.history, self.name) if spec.history is not None else None
 
 
-HOURLY = Grain("hourly", lake.OBSERVATIONS, lake.REJECTED, Observation, "observed_at", OBSERVATION_COLUMNS)
-DAILY = Grain("daily", lake.DAILY, lake.REJECTED_DAILY, DailyObservation, "date", DAILY_COLUMNS)
-AIR_QUALITY = Grain(
-    "air_quality", lake.AIR_QUALITY, lake.REJECTED_AIR_QUALITY, AirQuality, "observed_at", AIR_QUALITY_COLUMNS
+HOURLY = Grain(
+    "hourly",
+    lake.OBSERVATIONS,
+    lake.REJECTED,
+    Observation,
+    "observed_at",
+    OBSERVATION_COLUMNS,
+    "hourly schema (UTC, SI units)",
 )
-GRAINS = (HOURLY, DAILY, AIR_QUALITY)
+DAILY = Grain(
+    "daily",
+    lake.DAILY,
+    lake.REJECTED_DAILY,
+    DailyObservation,
+    "date",
+    DAILY_COLUMNS,
+    "daily schema (station observation day, SI units)",
+)
+AIR_QUALITY = Grain(
+    "air_quality",
+    lake.AIR_QUALITY,
+    lake.REJECTED_AIR_QUALITY,
+    AirQuality,
+    "observed_at",
+    AIR_QUALITY_COLUMNS,
+    "air-quality schema (UTC hours, µg/m³ and the EU/US indices)",
+)
+PRECIPITATION_15MIN = Grain(
+    "precipitation_15min",
+    lake.PRECIPITATION_15MIN,
+    lake.REJECTED_PRECIPITATION_15MIN,
+    Precipitation15Min,
+    "observed_at",
+    PRECIPITATION_15MIN_COLUMNS,
+    "15-minute precipitation schema (UTC interval ends, mm, a reason for every unknown amount)",
+)
+GRAINS = (HOURLY, DAILY, AIR_QUALITY, PRECIPITATION_15MIN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +168,7 @@ def snapshot_providers(settings: Settings, kind: SnapshotKind) -> list[ProviderS
 # that part names both the provider and what the asset holds: `open_meteo` alone would label the raw
 # pull, the validated observations and the validated forecasts alike.
 # openweathermap_current_conditions and open_meteo_air_quality_air_quality would be cut
-_LABELS = {"current_conditions": "current", "air_quality": "hourly"}
+_LABELS = {"current_conditions": "current", "air_quality": "hourly", "precipitation_15min": "15min"}
 _PULL = "_pull"
 
 
@@ -144,7 +179,7 @@ def raw_key(provider: str, kind: str = HISTORY) -> dg.AssetKey:
 
 def validated_key(table: str, provider: str) -> dg.AssetKey:
     """observations/<p>_observations, daily_observations/<p>_daily_observations, air_quality/<p>_hourly,
-    forecasts/<p>_forecasts, current_conditions/<p>_current."""
+    precipitation_15min/<p>_15min, forecasts/<p>_forecasts, current_conditions/<p>_current."""
     return dg.AssetKey([table, f"{provider}_{_LABELS.get(table, table)}"])
 
 
@@ -171,6 +206,7 @@ OBSERVATIONS_KEY = warehouse_key(HOURLY.table)
 REJECTED_OBSERVATIONS_KEY = warehouse_key(HOURLY.rejected)
 DAILY_OBSERVATIONS_KEY = warehouse_key(DAILY.table)
 AIR_QUALITY_KEY = warehouse_key(AIR_QUALITY.table)
+PRECIPITATION_15MIN_KEY = warehouse_key(PRECIPITATION_15MIN.table)
 # The blended forecast (defs/blend.py) and the mart that scores it beside the providers (a dbt model).
 BLEND_KEY = dg.AssetKey(["forecasts", "blend"])
 FORECAST_SKILL_KEY = dg.AssetKey(["marts", "forecast_skill"])

@@ -17,12 +17,9 @@ import dagster as dg
 import polars as pl
 
 from weather_assets.defs.common import (
-    AIR_QUALITY,
-    DAILY,
     DISABLED_GROUP,
     GRAINS,
     HISTORY,
-    HOURLY,
     PROVIDER_TAG,
     RAW_GROUP,
     VALIDATED_GROUP,
@@ -137,14 +134,11 @@ def not_served_metadata(note: str | None) -> dict[str, dg.MetadataValue]:
 
 
 def validated_history_asset(spec: ProviderSpec, settings: Settings, grain: Grain) -> dg.AssetsDefinition:
-    """observations/<p>_observations or daily_observations/<p>_daily_observations: the landed window
-    normalised, validated and written to the lake, rejects quarantined beside it."""
+    """<table>/<p>_<label> of one grain (observations, daily observations, air quality, 15-minute
+    precipitation): the landed window normalised, validated and written to the lake, rejects quarantined beside
+    it."""
     key = validated_key(grain.table, spec.name)
-    what = {
-        HOURLY.name: "hourly schema (UTC, SI units)",
-        DAILY.name: "daily schema (station observation day, SI units)",
-        AIR_QUALITY.name: "air-quality schema (UTC hours, µg/m³ and the EU/US indices)",
-    }[grain.name]
+    what = grain.schema_note
 
     @dg.asset(
         key=key,

@@ -6,6 +6,7 @@
   warehouse/rejected_observations  quarantined hourly rows
   warehouse/daily_observations     daily-grain rows and their rejects (+ check unique_key)
   warehouse/air_quality            hourly air quality and its rejects (+ check unique_key)
+  warehouse/precipitation_15min    15-minute precipitation and its rejects (+ check unique_key)
   warehouse/forecasts, warehouse/current_conditions   every snapshot
 
 Every asset here writes the lake, so all declare the pool `duckdb_warehouse`, which the shipped
@@ -33,6 +34,8 @@ from weather_assets.defs.common import (
     HOURLY,
     LAKE_SNAPSHOT_METADATA,
     OBSERVATIONS_KEY,
+    PRECIPITATION_15MIN,
+    PRECIPITATION_15MIN_KEY,
     PROVIDER_TAG,
     REJECTED_OBSERVATIONS_KEY,
     SITES_KEY,
@@ -420,6 +423,24 @@ def air_quality_table(settings: Settings) -> dg.AssetsDefinition:
     )
 
 
+def precipitation_15min_table(settings: Settings) -> dg.AssetsDefinition:
+    """warehouse/precipitation_15min (and its rejects), with its check unique_key (blocking). No freshness
+    policy: NOAA's 15-minute dataset ended in December 2013, so its newest row never gets younger."""
+    return _table_with_rejects(
+        settings,
+        PRECIPITATION_15MIN,
+        PRECIPITATION_15MIN_KEY,
+        description=(
+            "Tables `precipitation_15min` (per site, source and 15-minute interval, UTC at the interval's end: the "
+            "amount in mm, 0 for a dry interval, NULL with `missing_reason` when the provider cannot vouch for it; "
+            "the provider's flags, sentinels and accumulated totals) and `rejected_precipitation_15min`, replaced "
+            "for the run's window in ONE transaction. Dense: every interval of every station-month loaded has a row."
+        ),
+        key_columns="(site_id, source, observed_at)",
+        replace=writer.replace_precipitation_15min_window,
+    )
+
+
 def _table_with_rejects(
     settings: Settings,
     grain: Grain,
@@ -545,6 +566,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             rejected_observations_table(settings),
             daily_observations_table(settings),
             air_quality_table(settings),
+            precipitation_15min_table(settings),
             *(snapshot_table(settings, kind) for kind in SNAPSHOT_KINDS.values()),
         ]
     )

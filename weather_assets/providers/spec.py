@@ -31,6 +31,7 @@ DEFAULT_REPULL_DAYS = 5
 #   history.hourly  -> `observations`        (UTC, on the hour; partitioned by UTC day)
 #   history.daily   -> `daily_observations`  (the station's local observation day; daily-grain sources)
 #   history.air_quality -> `air_quality`     (UTC, on the hour; partitioned by UTC day)
+#   history.precipitation_15min -> `precipitation_15min` (UTC end of each 15-minute interval; by UTC day)
 #   forecast        -> `forecasts`           (snapshot keyed by issue time; `observed_at` = valid time)
 #   current         -> `current_conditions`  (snapshot of the latest report, at its exact report time)
 
@@ -121,6 +122,35 @@ AIR_QUALITY_COLUMNS: dict[str, pl.DataType] = {
     "source": pl.String(),
     "observed_at": pl.Datetime("us"),
     **AIR_QUALITY_MEASURES,
+    UNPARSED: pl.String(),
+}
+
+
+# 15-minute precipitation (history.precipitation_15min -> `precipitation_15min`): one row per site and
+# 15-minute interval of every station-period the provider was asked for, DENSE: an interval the provider does
+# not list in a period it reports is a dry interval (NOAA's 15-minute data list wet and flagged intervals
+# only), an interval it cannot vouch for is there too, with precipitation_mm NULL and the reason why.
+PRECIPITATION_15MIN_MISSING_REASONS = (
+    "missing_period",  # inside a missing period (NOAA flags '[' .. ']'), or flagged missing ('M')
+    "deleted_period",  # inside a period the provider deleted in quality control ('{' .. '}')
+    "accumulation",  # inside an accumulation ('a' .. 'A', ','): only the total over the period is known
+    "quality_flag",  # the value failed the provider's quality control
+    "sentinel",  # the provider's "no value" number (99999) with no flag saying why
+    "not_reported",  # the station listed nothing for the whole month (not operating, or not in the dataset)
+)
+PRECIPITATION_15MIN_COLUMNS: dict[str, pl.DataType] = {
+    "site_id": pl.String(),
+    "source": pl.String(),
+    "observed_at": pl.Datetime("us"),  # naive UTC, the END of the 15-minute interval (xx:00, :15, :30, :45)
+    "station_id": pl.String(),  # the provider's station ("COOP:313630")
+    "precipitation_mm": pl.Float64(),  # over the interval; 0.0 when dry; NULL when unknown (missing_reason)
+    "gauge_mm": pl.Float64(),  # the gauge's reading at the interval's end where the provider lists one
+    "accumulated_mm": pl.Float64(),  # on an accumulation's last interval: the total over the whole accumulation
+    "listed": pl.Boolean(),  # the provider listed this interval (false: filled in as dry, or inside a period)
+    "sentinel": pl.Boolean(),  # the provider listed it with its sentinel value (99999) instead of an amount
+    "measurement_flag": pl.String(),  # the provider's flags as listed (NULL when blank or not listed)
+    "quality_flag": pl.String(),
+    "missing_reason": pl.String(),  # one of PRECIPITATION_15MIN_MISSING_REASONS; NULL when the amount is known
     UNPARSED: pl.String(),
 }
 
@@ -219,6 +249,7 @@ class History:
     hourly: Normaliser | None = None  # -> OBSERVATION_COLUMNS
     daily: Normaliser | None = None  # -> DAILY_COLUMNS
     air_quality: Normaliser | None = None  # -> AIR_QUALITY_COLUMNS
+    precipitation_15min: Normaliser | None = None  # -> PRECIPITATION_15MIN_COLUMNS
     max_age_days: int | None = None  # the provider keeps only this many days (NWS ~7); older fail clearly
     # Hourly rows exist only where the provider reports a value (NOAA PRECIP_HLY lists wet hours only):
     # such a source is exempt from the completeness and per-site freshness checks.
@@ -227,8 +258,8 @@ class History:
     repull_days: int = DEFAULT_REPULL_DAYS  # days each daily schedule tick loads (see DEFAULT_REPULL_DAYS)
 
     def __post_init__(self) -> None:
-        if self.hourly is None and self.daily is None and self.air_quality is None:
-            raise ValueError("History needs an hourly, a daily or an air-quality normaliser")
+        if all(n is None for n in (self.hourly, self.daily, self.air_quality, self.precipitation_15min)):
+            raise ValueError("History needs an hourly, daily, air-quality or 15-minute precipitation normaliser")
 
     def oldest_served(self, today: dt.date) -> dt.date | None:
         """The oldest day the provider still serves on `today` (None: it keeps all its history)."""
@@ -337,4 +368,3 @@ class ProviderSpec:
             return list(sites), []
         served = [s for s in sites if s.stations.get(self.station_key)]
         return served, [s for s in sites if not s.stations.get(self.station_key)]
-

@@ -22,6 +22,8 @@ DAILY = "daily_observations"  # daily-grain sources; `date` is the station's obs
 REJECTED_DAILY = "rejected_daily_observations"
 AIR_QUALITY = "air_quality"  # hourly pollutant concentrations and air-quality indices
 REJECTED_AIR_QUALITY = "rejected_air_quality"
+PRECIPITATION_15MIN = "precipitation_15min"  # dense 15-minute precipitation (NOAA PRECIP_15)
+REJECTED_PRECIPITATION_15MIN = "rejected_precipitation_15min"
 
 
 def day_path(lake_dir: Path, table: str, source: str, day: dt.date) -> Path:

@@ -166,6 +166,19 @@ def replace_air_quality_window(
     return _replace_with_rejects(con, "air_quality", window, files, rejected_files, sources, sites)
 
 
+def replace_precipitation_15min_window(
+    con: duckdb.DuckDBPyConnection,
+    window: Window,
+    files: Sequence[Path],
+    rejected_files: Sequence[Path],
+    sources: Sequence[str],
+    sites: Sequence[str] | None = None,
+) -> tuple[int, int, int]:
+    """Replace the 15-minute precipitation rows and their quarantined rows of `sources` in the window's
+    intervals in ONE transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
+    return _replace_with_rejects(con, "precipitation_15min", window, files, rejected_files, sources, sites)
+
+
 def _replace_with_rejects(
     con: duckdb.DuckDBPyConnection,
     table: str,

@@ -32,6 +32,8 @@ CONSENSUS = dg.AssetKey(["marts", "provider_consensus"])
 ANOMALIES = dg.AssetKey(["marts", "weather_anomalies"])
 AIR_QUALITY = dg.AssetKey(["marts", "daily_air_quality"])
 STG_AIR_QUALITY = dg.AssetKey(["staging", "stg_air_quality"])
+PRECIP_15MIN = dg.AssetKey(["marts", "precip_15min_completeness"])  # table marts.precipitation_15min_completeness
+STG_PRECIP_15MIN = dg.AssetKey(["staging", "stg_precipitation_15min"])
 SKILL = dg.AssetKey(["marts", "forecast_skill"])
 PHYSICS = dg.AssetKey(["intermediate", "int_observations_physics"])
 STG_OBSERVATIONS = dg.AssetKey(["staging", "stg_observations"])
@@ -42,8 +44,10 @@ WAREHOUSE_OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
 WAREHOUSE_SITES = dg.AssetKey(["warehouse", "sites"])
 WAREHOUSE_FORECASTS = dg.AssetKey(["warehouse", "forecasts"])
 WAREHOUSE_REJECTED = dg.AssetKey(["warehouse", "rejected_observations"])
-INCREMENTAL = {MART, ROLLING, COMPLETENESS, CONSENSUS, ANOMALIES, AIR_QUALITY}
-UNPARTITIONED = {STG_OBSERVATIONS, STG_SITES, STG_FORECASTS, STG_REJECTED, STG_AIR_QUALITY, PHYSICS, SKILL}
+INCREMENTAL = {MART, ROLLING, COMPLETENESS, CONSENSUS, ANOMALIES, AIR_QUALITY, PRECIP_15MIN}
+UNPARTITIONED = {
+    STG_OBSERVATIONS, STG_SITES, STG_FORECASTS, STG_REJECTED, STG_AIR_QUALITY, STG_PRECIP_15MIN, PHYSICS, SKILL,
+}  # fmt: skip
 PICTURE_KEYS = {
     charts.CHART_METADATA_KEY,
     charts.COMPLETENESS_METADATA_KEY,
@@ -109,6 +113,8 @@ def test_deps_reach_the_warehouse_assets(defs):
     assert deps(ROLLING) == {MART}
     assert deps(COMPLETENESS) == {STG_OBSERVATIONS, STG_REJECTED, STG_SITES}
     assert deps(CONSENSUS) == deps(ANOMALIES) == {PHYSICS, STG_SITES}
+    assert deps(STG_PRECIP_15MIN) == {dg.AssetKey(["warehouse", "precipitation_15min"])}
+    assert deps(PRECIP_15MIN) == {STG_PRECIP_15MIN, STG_SITES}
     # The blend's rows are in `forecasts` too; the extra source ties forecast_skill to the asset that writes them.
     assert deps(SKILL) == {STG_FORECASTS, STG_OBSERVATIONS, STG_SITES, BLEND_KEY}
 
@@ -294,7 +300,8 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfil
     )
     row_counts = {e.asset_key: e.materialization.metadata["dagster/row_count"].value for e in materializations}
     # No air quality in this warehouse: its mart builds, empty.
-    assert row_counts == {MART: 6, ROLLING: 6, COMPLETENESS: 6, CONSENSUS: 2 * 48 * 3, ANOMALIES: 0, AIR_QUALITY: 0}
+    assert row_counts == {MART: 6, ROLLING: 6, COMPLETENESS: 6, CONSENSUS: 2 * 48 * 3, ANOMALIES: 0, AIR_QUALITY: 0,
+                          PRECIP_15MIN: 0}  # fmt: skip
     # Every model's materialization names the lake snapshot dbt's build left current (time travel).
     snapshots = {e.materialization.metadata["lake_snapshot_id"].value for e in materializations}
     with open_lake(backfill.settings, read_only=True) as con:

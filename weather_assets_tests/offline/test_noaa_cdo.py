@@ -1,24 +1,31 @@
-"""The offline NOAA CDO replay against CDO's documented `/data` format (docs/providers/noaa-cdo.md Part 1):
-the samples' structure, paging fields and error bodies, the injected oddities, and the client's own
-normalisers on its answers."""
+"""The offline NOAA CDO replay against CDO's documented `/data` and `/datasets` formats (docs/providers/noaa-cdo.md
+Part 1): the samples' structure, paging fields and error bodies, the injected oddities (GHCND / PRECIP_HLY in
+2024, PRECIP_15 in 2013), and the client's own normalisers on its answers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 
+import polars as pl
 import pytest
 
 from weather_assets.offline.noaa_cdo import (
     DATE_RANGE,
+    PRECIP15_DATASET,
+    PRECIP15_ODDITIES,
     RECORDED_START,
     STORM_DAY,
     TOKEN_REQUIRED,
     NoaaCdoReplay,
     catalog_stations,
+    coop_stations,
+    precip15_month,
 )
 from weather_assets.providers import noaa_cdo
 from weather_assets.providers.base import WireRequest, WireResponse
+from weather_assets.schemas.observation import split_valid
+from weather_assets.schemas.precipitation_15min import Precipitation15Min
 from weather_assets_tests.offline.shape import assert_shaped_like, sample
 
 SITES = tuple(catalog_stations().values())
@@ -87,9 +94,7 @@ def test_hourly_precipitation_is_local_standard_time_with_the_injected_sentinels
     assert all(len(r["attributes"].split(",")) == 2 for r in results)  # PRECIP_HLY: measurement, quality
     sentinels = {(r["date"], r["attributes"]) for r in results if r["value"] == 99999}
     assert sentinels == {("2024-03-20T03:00:00", "[,"), ("2024-03-20T06:00:00", "],")}
-    wet = [
-        r for r in results if r["station"] == GREENSBORO and r["date"] >= "2024-03-20" and r["value"] != 99999
-    ]
+    wet = [r for r in results if r["station"] == GREENSBORO and r["date"] >= "2024-03-20" and r["value"] != 99999]
     assert wet and wet[0]["date"] == "2024-03-20T12:00:00"  # the storm starts at noon LST everywhere
 
     frame = noaa_cdo.normalise_hourly(body, _meta(HPCP_DAYS), SITES)
@@ -148,3 +153,143 @@ def test_the_same_request_gives_the_same_bytes():
     assert _get(HPCP_DAYS).body == _get(HPCP_DAYS).body
     other_day = noaa_cdo.DataRequest(noaa_cdo.GHCND, SITES, STORM_DAY - dt.timedelta(days=1), STORM_DAY)
     assert _get(other_day).body != _get(GHCND_DAY).body
+
+
+# --------------------------------------------------------------------------- PRECIP_15 (15-minute precipitation)
+
+COOP_SITES = tuple(coop_stations().values())
+GSO_COOP, ANC_COOP = "COOP:313630", "COOP:500280"
+
+
+def _precip15(
+    start: str, end: str, stations=(GSO_COOP, ANC_COOP), datatypes=("QPCP", "QGAG"), extra=()
+) -> WireResponse:
+    params = [
+        ("datasetid", "PRECIP_15"),
+        *(("stationid", s) for s in stations),
+        *(("datatypeid", d) for d in datatypes),
+        ("startdate", start),
+        ("enddate", end),
+        ("limit", "1000"),
+        *extra,
+    ]
+    return NoaaCdoReplay()(WireRequest("GET", f"{noaa_cdo.DEFAULT_URL}/data", tuple(params), {"token": "a-token"}))
+
+
+def _rows_of(response: WireResponse) -> list[tuple]:
+    payload = json.loads(response.body)
+    return [(r["date"], r["station"], r["datatype"], r["value"], r["attributes"]) for r in payload.get("results", [])]
+
+
+def test_the_datasets_item_is_the_documented_period_of_record():
+    get = NoaaCdoReplay()
+    response = get(WireRequest("GET", f"{noaa_cdo.DEFAULT_URL}/datasets/PRECIP_15", (), {"token": "t"}))
+    assert response.status == 200 and json.loads(response.body) == PRECIP15_DATASET
+    assert list(PRECIP15_DATASET)[:3] == ["mindate", "maxdate", "id"]
+    assert noaa_cdo.period_of_record(json.loads(response.body), "t") == noaa_cdo.DOCUMENTED_PRECIP15_PERIOD
+    documented = sample("noaa-cdo", "datasets_collection_doc_example.json")["results"][0]
+    assert_shaped_like(json.loads(response.body), documented)  # the collection's items have the item's keys
+    no_token = get(WireRequest("GET", f"{noaa_cdo.DEFAULT_URL}/datasets/PRECIP_15", (), {}))
+    assert (no_token.status, json.loads(no_token.body)) == (400, TOKEN_REQUIRED)
+    other = get(WireRequest("GET", f"{noaa_cdo.DEFAULT_URL}/datasets/GHCND", (), {"token": "t"}))
+    assert other.status == 404 and "/datasets/PRECIP_15 only" in json.loads(other.body)["message"]
+
+
+def test_a_precip15_page_has_the_documented_structure_and_the_injected_missing_period():
+    response = _precip15("2013-07-08", "2013-07-08", stations=(GSO_COOP,))
+    payload = json.loads(response.body)
+    assert_shaped_like(payload, sample("noaa-cdo", "data_precip15_raw.json"), ordered=True)
+    gauge = next(r[2] for r in precip15_month(GSO_COOP, 2013, 7) if r[:2] == ("2013-07-08T24:00:00", "QGAG"))
+    assert _rows_of(response) == [
+        ("2013-07-08T09:00:00", GSO_COOP, "QPCP", 99999, "[,,HI"),  # a missing period within the day
+        ("2013-07-08T11:30:00", GSO_COOP, "QPCP", 99999, "],,HI"),
+        ("2013-07-08T14:15:00", GSO_COOP, "QPCP", 6, ",,HI"),
+        ("2013-07-08T14:30:00", GSO_COOP, "QPCP", 11, ",,HI"),
+        ("2013-07-08T24:00:00", GSO_COOP, "QGAG", gauge, ",,HI"),  # the gauge after the day's last wet interval
+        ("2013-07-08T24:00:00", GSO_COOP, "QPCP", 2, ",,HI"),  # the day's last interval, written T24:00:00
+    ]
+    assert payload["metadata"] == {"resultset": {"offset": 1, "count": 6, "limit": 1000}}
+    # the next local standard day does not have the 8th's last interval
+    assert all(not r[0].startswith("2013-07-08") for r in _rows_of(_precip15("2013-07-09", "2013-07-09")))
+
+
+@pytest.mark.parametrize(
+    ("station", "day", "expected"),
+    [
+        (GSO_COOP, "2013-03-10", [("02:15", 5, ",,HI"), ("02:30", 12, ",,HI"), ("02:45", 8, ",,HI"),
+                                  ("03:00", 3, ",,HI")]),
+        (GSO_COOP, "2013-05-20", [("16:15", 4, ",,HI"), ("16:30", 7, ",,HI"), ("16:45", 99999, ",,HI"),
+                                  ("17:00", 2, ",,HI")]),
+        (GSO_COOP, "2013-08-14", [("17:15", 9, ",,HI"), ("17:30", 86, ",Q,HI")]),
+        (ANC_COOP, "2013-01-17", [("10:15", 0, "T,,HI"), ("10:30", 2, ",,HI")]),
+        (ANC_COOP, "2013-11-14", [("20:00", 3, ",,HI"), ("23:00", 99999, "a,,HI")]),
+        (ANC_COOP, "2013-11-15", [("02:00", 35, "A,,HI")]),
+    ],
+)  # fmt: skip
+def test_the_fixed_2013_oddities_are_served_as_documented(station, day, expected):
+    rows = [(r[0][11:16], r[3], r[4]) for r in _rows_of(_precip15(day, day, stations=(station,))) if r[2] == "QPCP"]
+    assert rows == expected
+    assert [(t, v, f) for t, v, f in PRECIP15_ODDITIES[station, dt.date.fromisoformat(day)]] == expected
+
+
+def test_a_month_not_reported_lists_nothing_and_a_dry_first_day_lists_g():
+    assert _precip15("2013-02-01", "2013-02-28", stations=(ANC_COOP,)).body == b"{}"  # Anchorage 2013-02
+    assert precip15_month(ANC_COOP, 2013, 2) == ()
+    for station in (GSO_COOP, ANC_COOP):
+        for month in range(1, 13):
+            rows = precip15_month(station, 2013, month)
+            first_day = [r for r in rows if r[0].startswith(f"2013-{month:02d}-01T")]
+            g = [r for r in rows if r[3].startswith("g")]
+            if rows and not first_day:
+                raise AssertionError(f"{station} 2013-{month:02d}: a dry day 1 must list g")
+            if g:
+                assert first_day == g == [(f"2013-{month:02d}-01T00:15:00", "QPCP", 0, "g,,HI")]
+    assert any(r[3] == "g,,HI" for r in precip15_month(GSO_COOP, 2013, 1))  # the case occurs
+
+
+def test_precip15_honours_the_period_of_record_the_year_limit_paging_and_filters():
+    assert _precip15("2014-01-01", "2014-01-31").body == b"{}"  # after maxdate
+    assert _precip15("1971-04-01", "1971-04-30").body == b"{}"  # before mindate
+    assert json.loads(_precip15("1971-04-25", "1971-05-31").body)["results"][0]["date"] >= "1971-05-01"
+    too_long = _precip15("2013-01-01", "2014-01-01")
+    assert too_long.status == 400 and json.loads(too_long.body) == DATE_RANGE
+    metric = _precip15("2013-07-01", "2013-07-31", extra=(("units", "metric"),))
+    assert metric.status == 400 and "raw only" in json.loads(metric.body)["developerMessage"]
+
+    first = _precip15("2013-01-01", "2013-12-31", extra=(("offset", "1"),))
+    count = json.loads(first.body)["metadata"]["resultset"]["count"]
+    second = _precip15("2013-01-01", "2013-12-31", extra=(("offset", "1001"),))
+    assert count > 1000 and json.loads(second.body)["metadata"]["resultset"] == {
+        "offset": 1001,
+        "count": count,
+        "limit": 1000,
+    }
+    both = _rows_of(first) + _rows_of(second)
+    assert len(both) == count and both == sorted(both, key=lambda r: r[:3])  # (date, station, datatype)
+    gauges = _rows_of(_precip15("2013-07-01", "2013-07-31", datatypes=("QGAG",)))
+    assert gauges and {r[2] for r in gauges} == {"QGAG"}
+    greensboro = _rows_of(_precip15("2013-07-01", "2013-07-31", stations=(GSO_COOP,)))
+    assert greensboro and {r[1] for r in greensboro} == {GSO_COOP}
+    assert _precip15("2013-07-01", "2013-07-31", stations=("COOP:999999",)).body == b"{}"
+    assert _precip15("2013-07-08", "2013-07-08").body == _precip15("2013-07-08", "2013-07-08").body
+
+
+def test_the_client_normalises_a_replayed_year_into_valid_dense_rows():
+    request = noaa_cdo.DataRequest(noaa_cdo.PRECIP_15, COOP_SITES, dt.date(2013, 1, 1), dt.date(2013, 12, 31))
+    pages = [_get(request, offset) for offset in (1, 1001)]
+    rows = [r for page in pages for r in json.loads(page.body)["results"]]
+    body = json.dumps({"metadata": json.loads(pages[0].body)["metadata"], "results": rows}).encode()
+    meta = {"dataset": "PRECIP_15", "units": None, "startdate": "2013-01-01", "enddate": "2013-12-31"}
+    months = [[s, m] for s in request.stations for m in noaa_cdo.months_between(request.start, request.end)]
+    frame = noaa_cdo.normalise_precipitation_15min(body, {**meta, "months": months}, COOP_SITES)
+    assert frame.height == 2 * 365 * 96 and frame.select("site_id", "observed_at").is_duplicated().sum() == 0
+    outcome = split_valid(frame, Precipitation15Min, "observed_at")
+    assert outcome.rejected.height == 0
+    wet = frame.filter(pl.col("precipitation_mm") > 0)
+    assert wet.height == sum(
+        1
+        for s in request.stations
+        for m in range(1, 13)
+        for r in precip15_month(s, 2013, m)
+        if r[1] == "QPCP" and r[3] in (",,HI",) and 0 < r[2] < 99999
+    )

@@ -54,7 +54,9 @@ def test_bundled_greensboro_matches_design(bundled):
     assert (round(gso.latitude, 1), round(gso.longitude, 2)) == (36.1, -79.94)
     assert gso.timezone == "America/New_York"
     assert gso.elevation_m == 273
-    assert dict(gso.stations) == {"noaa_cdo": "GHCND:USW00013723", "nws": "KGSO", "meteostat": "72317"}
+    assert dict(gso.stations) == {
+        "noaa_cdo": "GHCND:USW00013723", "noaa_cdo_coop": "COOP:313630", "nws": "KGSO", "meteostat": "72317"
+    }
 
 
 def test_bundled_values_are_well_formed(bundled):

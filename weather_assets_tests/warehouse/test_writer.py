@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from weather_assets.providers.spec import AIR_QUALITY_MEASURES
+from weather_assets.providers.spec import AIR_QUALITY_MEASURES, PRECIPITATION_15MIN_COLUMNS, UNPARSED
 from weather_assets.schemas.observation import REJECT_SCHEMA
 from weather_assets.sites.catalog import Site
 from weather_assets.warehouse import ducklake, lake, writer
@@ -192,9 +192,11 @@ TABLES = [
     "daily_observations",
     "forecasts",
     "observations",
+    "precipitation_15min",
     "rejected_air_quality",
     "rejected_daily_observations",
     "rejected_observations",
+    "rejected_precipitation_15min",
     "sites",
 ]
 
@@ -215,6 +217,9 @@ def test_ensure_tables_creates_every_table(tmp_path):
         ]  # fmt: skip
         assert columns["air_quality"] == [
             "site_id", "source", "observed_at", *AIR_QUALITY_MEASURES, "ingestion_run_id", "ingested_at",
+        ]  # fmt: skip
+        assert columns["precipitation_15min"] == [
+            *(c for c in PRECIPITATION_15MIN_COLUMNS if c != UNPARSED), "ingestion_run_id", "ingested_at",
         ]  # fmt: skip
         assert columns["forecasts"][-1] == "estimated_fields"
         assert len(columns["forecasts"]) == 18
@@ -635,6 +640,76 @@ def test_replace_daily_failing_midway_keeps_both_tables(con, lake_dir, which):
     assert (daily_rows(con), rejected(con, "rejected_daily_observations")) == before
     assert len(before[0]) == 2 and len(before[1]) == 1
     assert committed(con, "SELECT count(*) FROM daily_observations WHERE ingestion_run_id = 'r1'") == [(2,)]
+
+
+# --- replace_precipitation_15min_window -----------------------------------------------------------------
+
+
+def quarter_hours(rows: list[tuple[str, dt.datetime, float | None]], run: str, source: str = "noaa-cdo"):
+    """Validated 15-minute rows (site, interval end, amount): a NULL amount is a missing period."""
+    return pl.DataFrame(
+        [
+            {
+                "site_id": site,
+                "source": source,
+                "observed_at": end,
+                "station_id": f"COOP:{site}",
+                "precipitation_mm": mm,
+                "listed": mm is not None and mm > 0,
+                "sentinel": False,
+                "missing_reason": None if mm is not None else "missing_period",
+                "ingestion_run_id": run,
+                "ingested_at": INGESTED,
+            }
+            for site, end, mm in rows
+        ],
+        schema={
+            **{c: t for c, t in PRECIPITATION_15MIN_COLUMNS.items() if c != UNPARSED},
+            "ingestion_run_id": pl.String,
+            "ingested_at": pl.Datetime("us", "UTC"),
+        },
+    )
+
+
+def precipitation_15min_rows(con) -> list[tuple]:
+    return con.sql(
+        "SELECT site_id, source, observed_at, precipitation_mm, missing_reason, ingestion_run_id "
+        "FROM precipitation_15min ORDER BY ALL"
+    ).fetchall()
+
+
+def test_replace_precipitation_15min_loads_the_window_intervals_with_rejects_and_is_idempotent(con, lake_dir):
+    q = dt.timedelta(minutes=15)
+    d1 = [("s1", at(D1, 0), 0.0), ("s1", at(D1, 0) + q, 0.254), ("s1", at(D2, 0) - q, None)]
+    files = [
+        write(lake_dir, lake.PRECIPITATION_15MIN, "noaa-cdo", D1, quarter_hours(d1, "r1")),
+        write(lake_dir, lake.PRECIPITATION_15MIN, "noaa-cdo", D2, quarter_hours([("s1", at(D2, 0), 1.0)], "r1")),
+    ]
+    other_rows = quarter_hours([("s1", at(D1, 6), 2.0)], "r0", "other")
+    other = write(lake_dir, lake.PRECIPITATION_15MIN, "other", D1, other_rows)
+    assert writer.replace_precipitation_15min_window(con, Window.day(D1), [other], [], ["other"]) == (0, 1, 0)
+    bad = [write(lake_dir, lake.REJECTED_PRECIPITATION_15MIN, "noaa-cdo", D1,
+                 rejects([("s2", at(D1, 3), "254.0")], "r1", "noaa-cdo"))]  # fmt: skip
+
+    # the window is D1: the interval ending at D2 00:00 is D2's (it is in D2's file and outside [D1, D2))
+    assert writer.replace_precipitation_15min_window(con, Window.day(D1), files, bad, ["noaa-cdo"]) == (0, 3, 1)
+    expected = [
+        ("s1", "noaa-cdo", at(D1, 0), 0.0, None, "r1"),
+        ("s1", "noaa-cdo", at(D1, 0) + q, 0.254, None, "r1"),
+        ("s1", "noaa-cdo", at(D2, 0) - q, None, "missing_period", "r1"),
+        ("s1", "other", at(D1, 6), 2.0, None, "r0"),
+    ]
+    assert precipitation_15min_rows(con) == expected
+    assert [r[:4] for r in rejected(con, "rejected_precipitation_15min")] == [(D1, "s2", "noaa-cdo", at(D1, 3))]
+
+    assert writer.replace_precipitation_15min_window(con, Window.day(D1), files, bad, ["noaa-cdo"]) == (3, 3, 1)
+    assert precipitation_15min_rows(con) == expected
+    assert len(rejected(con, "rejected_precipitation_15min")) == 1
+
+    # a reload without files empties the window of that source only
+    assert writer.replace_precipitation_15min_window(con, Window.day(D1), [], [], ["noaa-cdo"]) == (3, 0, 0)
+    assert precipitation_15min_rows(con) == expected[3:]
+    assert rejected(con, "rejected_precipitation_15min") == []
 
 
 # --- upsert_current_conditions ----------------------------------------------------------------------

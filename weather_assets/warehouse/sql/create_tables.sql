@@ -153,3 +153,35 @@ CREATE TABLE IF NOT EXISTS rejected_air_quality (
     ingestion_run_id  VARCHAR NOT NULL,
     ingested_at       TIMESTAMPTZ NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS precipitation_15min (
+    site_id           VARCHAR NOT NULL,
+    source            VARCHAR NOT NULL,
+    observed_at       TIMESTAMP NOT NULL,  -- UTC, the END of the 15-minute interval (xx:00, :15, :30, :45)
+    station_id        VARCHAR NOT NULL,    -- the provider's station ("COOP:313630")
+    precipitation_mm  DOUBLE,              -- over the interval; 0 when dry; NULL when unknown (missing_reason)
+    gauge_mm          DOUBLE,              -- the gauge's reading at the interval's end, where listed
+    accumulated_mm    DOUBLE,              -- on an accumulation's last interval: its total over the whole period
+    listed            BOOLEAN NOT NULL,    -- the provider listed the interval (false: filled in as dry / in a period)
+    sentinel          BOOLEAN NOT NULL,    -- listed with the "no value" number (NOAA: 99999)
+    measurement_flag  VARCHAR,             -- the provider's flags as listed
+    quality_flag      VARCHAR,
+    missing_reason    VARCHAR,             -- missing_period | deleted_period | accumulation | quality_flag |
+                                           -- sentinel | not_reported; NULL when the amount is known
+    ingestion_run_id  VARCHAR NOT NULL,
+    ingested_at       TIMESTAMPTZ NOT NULL
+    -- Key (site_id, source, observed_at), verified by the blocking `unique_key` check after every load.
+);
+
+CREATE TABLE IF NOT EXISTS rejected_precipitation_15min (
+    partition_date    DATE NOT NULL,      -- UTC day of the partition the row arrived in
+    site_id           VARCHAR,
+    source            VARCHAR NOT NULL,
+    observed_at       TIMESTAMP,
+    failed_check      VARCHAR NOT NULL,
+    failed_column     VARCHAR,
+    failure_case      VARCHAR,
+    record            VARCHAR NOT NULL,
+    ingestion_run_id  VARCHAR NOT NULL,
+    ingested_at       TIMESTAMPTZ NOT NULL
+);
