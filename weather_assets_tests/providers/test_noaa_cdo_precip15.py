@@ -738,3 +738,40 @@ def test_the_replay_over_a_real_server_gives_the_injected_2013_days():
     assert all(gso[t]["listed"] for t in times)
     assert gso[_utc(2013, 3, 10, 7)]["precipitation_mm"] == 0.0
     assert split_valid(frame, Precipitation15Min, "observed_at").rejected.height == 0
+
+
+def test_a_busy_datasets_endpoint_and_a_rate_limited_page_are_retried_over_a_real_server(caplog):
+    """The 15-minute path goes through the same HTTP policy: a 503 proxy page on /datasets/PRECIP_15 and the
+    documented 5-per-second 429 on the second page are retried (Retry-After honoured), and the rows are those
+    of a clean pull."""
+    page1 = [_row("2013-11-14T23:00:00", 99999, "a,,HI", station=ANC)]
+    page2 = [_row("2013-11-15T02:00:00", 35, "A,,HI", station=ANC)]
+    clean = _paged_server_handler({1: page1, 1001: page2}, count=1001)
+    failed: set[str] = set()
+
+    def flaky(request: WireRequest) -> WireResponse:
+        if request.path.endswith("/datasets/PRECIP_15") and "datasets" not in failed:
+            failed.add("datasets")
+            return WireResponse(503, b"<html><body>Service Temporarily Unavailable</body></html>", {})
+        if request.param("offset") == "1001" and request.param("datasetid") == "PRECIP_15" and "page" not in failed:
+            failed.add("page")
+            body = {"status": "429", "message": "This token has reached its temporary request limit of 5 per second."}
+            return WireResponse(429, json.dumps(body).encode(), {"Retry-After": "1"})
+        return clean(request)
+
+    waits: list[float] = []
+    window = (dt.date(2013, 11, 15), dt.date(2013, 11, 15))
+    caplog.set_level(logging.WARNING)
+    with LocalServer(flaky) as server:
+        with ProviderHttpClient(noaa_cdo.SPEC.policy, headers={"token": "t0ken"}, sleep=waits.append) as client:
+            pulled = list(noaa_cdo.pull_history(Fetcher(client, server.url("/cdo-web/api/v2")), NOAA_SITES, *window))
+        received = [r.param("datasetid") or r.path.rsplit("/", 2)[-2] for r in server.requests]
+        assert not server.errors
+    assert failed == {"datasets", "page"}
+    assert received == ["GHCND", "PRECIP_HLY", "datasets", "datasets", "PRECIP_15", "PRECIP_15", "PRECIP_15"]
+    assert 1.0 in waits and "retrying" in caplog.text
+    with LocalServer(clean) as server:
+        with ProviderHttpClient(noaa_cdo.SPEC.policy, headers={"token": "t0ken"}, sleep=lambda s: None) as client:
+            reference = list(noaa_cdo.pull_history(Fetcher(client, server.url("/cdo-web/api/v2")), NOAA_SITES, *window))
+    assert _frame(pulled).equals(_frame(reference))
+    assert _frame(pulled).filter(pl.col("missing_reason") == "accumulation").height == 13
