@@ -32,6 +32,17 @@ _PREFIXES = {
 }
 
 
+# Steps whose `rejected` and rows written (`rows_loaded` or the row count) the phase lines add up.
+_ROWS_WRITTEN = (
+    "__observations",
+    "__daily_observations",
+    "__air_quality",
+    "__precipitation_15min",
+    "__forecasts",
+    "__blend",
+)
+
+
 def phase_of(step_key: str) -> str:
     return next((phase for prefix, phase in _PREFIXES.items() if step_key.startswith(prefix)), "warehouse")
 
@@ -116,10 +127,7 @@ class Progress(logging.Handler):
             phase.bytes += int(value.get("bytes", 0))
         elif name == "dbt":
             phase.models += 1
-        elif name == "validate" or step.endswith(
-            ("__observations", "__daily_observations", "__air_quality", "__precipitation_15min", "__forecasts")
-            + ("__blend",)
-        ):
+        elif name == "validate" or step.endswith(_ROWS_WRITTEN):
             # A snapshot table's row count is the whole table's; what this run wrote is `rows_loaded` (by source).
             loaded = value.get("rows_loaded", value.get("dagster/row_count", 0))
             phase.rows += sum(loaded.values()) if isinstance(loaded, dict) else int(loaded)
