@@ -402,7 +402,6 @@ def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
             "are not spread over hours: a station's day is its local observation day, not a UTC day."
         ),
         key_columns="(site_id, source, date)",
-        replace=writer.replace_daily_window,
     )
 
 
@@ -418,7 +417,6 @@ def air_quality_table(settings: Settings) -> dg.AssetsDefinition:
             "ONE transaction."
         ),
         key_columns="(site_id, source, observed_at)",
-        replace=writer.replace_air_quality_window,
         freshness_policy=WAREHOUSE_FRESHNESS,
     )
 
@@ -437,7 +435,6 @@ def precipitation_15min_table(settings: Settings) -> dg.AssetsDefinition:
             "for the run's window in ONE transaction. Dense: every interval of every station-month loaded has a row."
         ),
         key_columns="(site_id, source, observed_at)",
-        replace=writer.replace_precipitation_15min_window,
     )
 
 
@@ -448,12 +445,11 @@ def _table_with_rejects(
     *,
     description: str,
     key_columns: str,
-    replace: Callable[..., tuple[int, int, int]],
     freshness_policy: dg.FreshnessPolicy | None = None,
 ) -> dg.AssetsDefinition:
-    """A history table of `grain` written with its quarantined rows in one transaction (`replace`: a writer
-    function of (con, window, files, rejected_files, sources, sites)); SQL `check_<table>_duplicates` and
-    `summarize_<table>_by_source` report on it."""
+    """A history table of `grain` written with its quarantined rows in one transaction
+    (`writer.replace_with_rejects`); SQL `check_<table>_duplicates` and `summarize_<table>_by_source` report on
+    it."""
     specs = history_providers(settings, grain)
 
     @dg.asset(
@@ -482,7 +478,7 @@ def _table_with_rejects(
                 lake.files_for_days(settings.lake_dir, name, sources, part.days)
                 for name in (grain.table, grain.rejected)
             )
-            return replace(con, part, files, rejected_files, sources, sites=scope)
+            return writer.replace_with_rejects(con, grain.table, part, files, rejected_files, sources, sites=scope)
 
         with warehouse.connect() as con:
             deleted, inserted, rejected = replace_planned(con, plan, replace_part) or (0, 0, 0)

@@ -140,56 +140,19 @@ def replace_rejected_window(
         return _count(con.execute(sql("insert_rejected_observations_from_lake"), insert))
 
 
-def replace_daily_window(
-    con: duckdb.DuckDBPyConnection,
-    window: Window,
-    files: Sequence[Path],
-    rejected_files: Sequence[Path],
-    sources: Sequence[str],
-    sites: Sequence[str] | None = None,
-) -> tuple[int, int, int]:
-    """Replace the daily rows and quarantined daily rows of `sources` on the window's days in ONE
-    transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
-    return _replace_with_rejects(con, "daily_observations", window, files, rejected_files, sources, sites)
-
-
-def replace_air_quality_window(
-    con: duckdb.DuckDBPyConnection,
-    window: Window,
-    files: Sequence[Path],
-    rejected_files: Sequence[Path],
-    sources: Sequence[str],
-    sites: Sequence[str] | None = None,
-) -> tuple[int, int, int]:
-    """Replace the air-quality rows and their quarantined rows of `sources` in the window's hours in ONE
-    transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
-    return _replace_with_rejects(con, "air_quality", window, files, rejected_files, sources, sites)
-
-
-def replace_precipitation_15min_window(
-    con: duckdb.DuckDBPyConnection,
-    window: Window,
-    files: Sequence[Path],
-    rejected_files: Sequence[Path],
-    sources: Sequence[str],
-    sites: Sequence[str] | None = None,
-) -> tuple[int, int, int]:
-    """Replace the 15-minute precipitation rows and their quarantined rows of `sources` in the window's
-    intervals in ONE transaction. Returns (rows deleted, rows inserted, rejected rows inserted)."""
-    return _replace_with_rejects(con, "precipitation_15min", window, files, rejected_files, sources, sites)
-
-
-def _replace_with_rejects(
+def replace_with_rejects(
     con: duckdb.DuckDBPyConnection,
     table: str,
     window: Window,
     files: Sequence[Path],
     rejected_files: Sequence[Path],
     sources: Sequence[str],
-    sites: Sequence[str] | None,
+    sites: Sequence[str] | None = None,
 ) -> tuple[int, int, int]:
-    """`table` and `rejected_<table>` (SQL files `delete_<table>_window`, `insert_<table>_from_lake` and the
-    rejected pair) replaced for the window in one transaction."""
+    """A history table with quarantined rows (`daily_observations`, `air_quality`, `precipitation_15min`) and
+    its `rejected_<table>`: the rows of `sources` in the window (only `sites`'s if given) replaced with the lake
+    `files` and `rejected_files` in ONE transaction (SQL files `delete_<table>_window`, `insert_<table>_from_lake`
+    and the rejected pair). Returns (rows deleted, rows inserted, rejected rows inserted)."""
     scope = _scope(window, sources, sites)
     with transaction(con):
         deleted = _count(con.execute(sql(f"delete_{table}_window"), scope))

@@ -550,7 +550,11 @@ def test_replace_rejected_failing_midway_keeps_the_previous_rows(con, lake_dir):
     assert [r[7] for r in before] == ["r1", "r1"]
 
 
-# --- replace_daily_window ---------------------------------------------------------------------------
+# --- replace_with_rejects: daily_observations -----------------------------------------------------------
+
+
+def replace_daily(con, *args, **kwargs) -> tuple[int, int, int]:
+    return writer.replace_with_rejects(con, lake.DAILY, *args, **kwargs)
 
 
 def daily_rows(con) -> list[tuple]:
@@ -566,7 +570,7 @@ def test_replace_daily_loads_both_tables_and_is_idempotent(con, lake_dir):
         write(lake_dir, lake.DAILY, "ghcnd", D2, daily([("s1", 21.0)], "r1")),
     ]
     bad = [write(lake_dir, lake.REJECTED_DAILY, "ghcnd", D2, rejects([("s2", at(D2, 0), "75")], "r1", "ghcnd"))]
-    assert writer.replace_daily_window(con, Window(D1, D2), files, bad, ["ghcnd"]) == (0, 3, 1)
+    assert replace_daily(con, Window(D1, D2), files, bad, ["ghcnd"]) == (0, 3, 1)
     expected = [
         ("s1", "ghcnd", D1, "ST_s1", 20.0, "r1"),
         ("s1", "ghcnd", D2, "ST_s1", 21.0, "r1"),
@@ -580,7 +584,7 @@ def test_replace_daily_loads_both_tables_and_is_idempotent(con, lake_dir):
     expected_rejected = [(D2, "s2", "ghcnd", at(D2, 0), "less_than_or_equal_to(60.0)", "temperature_c", "75", "r1")]
     assert rejected(con, "rejected_daily_observations") == expected_rejected
 
-    assert writer.replace_daily_window(con, Window(D1, D2), files, bad, ["ghcnd"]) == (3, 3, 1)
+    assert replace_daily(con, Window(D1, D2), files, bad, ["ghcnd"]) == (3, 3, 1)
     assert daily_rows(con) == expected
     assert rejected(con, "rejected_daily_observations") == expected_rejected
 
@@ -596,14 +600,14 @@ def test_replace_daily_touches_only_its_days_sources_and_sites(con, lake_dir):
                                                                     "r1", "ghcnd")),
         write(lake_dir, lake.REJECTED_DAILY, "ghcnd", D1, rejects([("s1", at(D1, 0), "63")], "r1", "ghcnd")),
     ]  # fmt: skip
-    assert writer.replace_daily_window(con, Window(D1, D2), setup, setup_rejected, ["ghcnd", "other"]) == (0, 5, 3)
+    assert replace_daily(con, Window(D1, D2), setup, setup_rejected, ["ghcnd", "other"]) == (0, 5, 3)
 
     new = [write(lake_dir, lake.DAILY, "ghcnd", D2, daily([("s1", 50.0), ("s2", 51.0)], "r2"))]
     new_rejected = [
         write(lake_dir, lake.REJECTED_DAILY, "ghcnd", D2, rejects([("s1", at(D2, 0), "88"), ("s2", at(D2, 0), "89")],
                                                                     "r2", "ghcnd"))
     ]  # fmt: skip
-    assert writer.replace_daily_window(con, Window.day(D2), new, new_rejected, ["ghcnd"], sites=["s1"]) == (1, 1, 1)
+    assert replace_daily(con, Window.day(D2), new, new_rejected, ["ghcnd"], sites=["s1"]) == (1, 1, 1)
     assert daily_rows(con) == [
         ("s1", "ghcnd", D1, "ST_s1", 10.0, "r1"),  # other day
         ("s1", "ghcnd", D2, "ST_s1", 50.0, "r2"),
@@ -620,7 +624,7 @@ def test_replace_daily_touches_only_its_days_sources_and_sites(con, lake_dir):
 
 def test_replace_daily_loads_only_the_window_days(con, lake_dir):
     files = [write(lake_dir, lake.DAILY, "ghcnd", d, daily([("s1", t)], "r1")) for d, t in ((D1, 1.0), (D2, 2.0))]
-    assert writer.replace_daily_window(con, Window.day(D2), files, [], ["ghcnd"]) == (0, 1, 0)
+    assert replace_daily(con, Window.day(D2), files, [], ["ghcnd"]) == (0, 1, 0)
     assert [r[2] for r in daily_rows(con)] == [D2]
 
 
@@ -629,20 +633,20 @@ def test_replace_daily_failing_midway_keeps_both_tables(con, lake_dir, which):
     """Daily rows and their rejects are replaced in ONE transaction: a bad file in either leaves both."""
     files = [write(lake_dir, lake.DAILY, "ghcnd", D1, daily([("s1", 10.0), ("s2", 11.0)], "r1"))]
     bad = [write(lake_dir, lake.REJECTED_DAILY, "ghcnd", D1, rejects([("s1", at(D1, 0), "61")], "r1", "ghcnd"))]
-    writer.replace_daily_window(con, Window.day(D1), files, bad, ["ghcnd"])
+    replace_daily(con, Window.day(D1), files, bad, ["ghcnd"])
     before = (daily_rows(con), rejected(con, "rejected_daily_observations"))
 
     new = [write(lake_dir, lake.DAILY, "ghcnd", D1, daily([("s1", 30.0)], "r2"))]
     new_bad = [write(lake_dir, lake.REJECTED_DAILY, "ghcnd", D1, rejects([("s2", at(D1, 0), "90")], "r2", "ghcnd"))]
     _corrupt((new if which == "daily" else new_bad)[0])
     with pytest.raises(duckdb.Error):
-        writer.replace_daily_window(con, Window.day(D1), new, new_bad, ["ghcnd"])
+        replace_daily(con, Window.day(D1), new, new_bad, ["ghcnd"])
     assert (daily_rows(con), rejected(con, "rejected_daily_observations")) == before
     assert len(before[0]) == 2 and len(before[1]) == 1
     assert committed(con, "SELECT count(*) FROM daily_observations WHERE ingestion_run_id = 'r1'") == [(2,)]
 
 
-# --- replace_precipitation_15min_window -----------------------------------------------------------------
+# --- replace_with_rejects: precipitation_15min ----------------------------------------------------------
 
 
 def quarter_hours(rows: list[tuple[str, dt.datetime, float | None]], run: str, source: str = "noaa-cdo"):
@@ -671,6 +675,10 @@ def quarter_hours(rows: list[tuple[str, dt.datetime, float | None]], run: str, s
     )
 
 
+def replace_15min(con, *args, **kwargs) -> tuple[int, int, int]:
+    return writer.replace_with_rejects(con, lake.PRECIPITATION_15MIN, *args, **kwargs)
+
+
 def precipitation_15min_rows(con) -> list[tuple]:
     return con.sql(
         "SELECT site_id, source, observed_at, precipitation_mm, missing_reason, ingestion_run_id "
@@ -687,12 +695,12 @@ def test_replace_precipitation_15min_loads_the_window_intervals_with_rejects_and
     ]
     other_rows = quarter_hours([("s1", at(D1, 6), 2.0)], "r0", "other")
     other = write(lake_dir, lake.PRECIPITATION_15MIN, "other", D1, other_rows)
-    assert writer.replace_precipitation_15min_window(con, Window.day(D1), [other], [], ["other"]) == (0, 1, 0)
+    assert replace_15min(con, Window.day(D1), [other], [], ["other"]) == (0, 1, 0)
     bad = [write(lake_dir, lake.REJECTED_PRECIPITATION_15MIN, "noaa-cdo", D1,
                  rejects([("s2", at(D1, 3), "254.0")], "r1", "noaa-cdo"))]  # fmt: skip
 
     # the window is D1: the interval ending at D2 00:00 is D2's (it is in D2's file and outside [D1, D2))
-    assert writer.replace_precipitation_15min_window(con, Window.day(D1), files, bad, ["noaa-cdo"]) == (0, 3, 1)
+    assert replace_15min(con, Window.day(D1), files, bad, ["noaa-cdo"]) == (0, 3, 1)
     expected = [
         ("s1", "noaa-cdo", at(D1, 0), 0.0, None, "r1"),
         ("s1", "noaa-cdo", at(D1, 0) + q, 0.254, None, "r1"),
@@ -702,12 +710,12 @@ def test_replace_precipitation_15min_loads_the_window_intervals_with_rejects_and
     assert precipitation_15min_rows(con) == expected
     assert [r[:4] for r in rejected(con, "rejected_precipitation_15min")] == [(D1, "s2", "noaa-cdo", at(D1, 3))]
 
-    assert writer.replace_precipitation_15min_window(con, Window.day(D1), files, bad, ["noaa-cdo"]) == (3, 3, 1)
+    assert replace_15min(con, Window.day(D1), files, bad, ["noaa-cdo"]) == (3, 3, 1)
     assert precipitation_15min_rows(con) == expected
     assert len(rejected(con, "rejected_precipitation_15min")) == 1
 
     # a reload without files empties the window of that source only
-    assert writer.replace_precipitation_15min_window(con, Window.day(D1), [], [], ["noaa-cdo"]) == (3, 0, 0)
+    assert replace_15min(con, Window.day(D1), [], [], ["noaa-cdo"]) == (3, 0, 0)
     assert precipitation_15min_rows(con) == expected[3:]
     assert rejected(con, "rejected_precipitation_15min") == []
 
