@@ -1,8 +1,8 @@
 """The partition window: the UTC days one run covers, in every shape the platform passes it on.
 
 A run covers a contiguous range of UTC days (one daily partition, or a single-run backfill's range).
-Python code, SQL files (`$start`, `$end`: UTC timestamps, end exclusive) and dbt (`min_date`, `max_date`:
-ISO dates, max exclusive) all receive it from this one type. No Dagster here.
+Python code, SQL files (`$start`, `$end`: UTC timestamps, end exclusive) and dbt (WEATHER_ASSETS_DBT_MIN_DATE,
+WEATHER_ASSETS_DBT_MAX_DATE: ISO dates, max exclusive) all receive it from this one type. No Dagster here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from collections.abc import Iterable, Iterator
 import polars as pl
 
 ONE_DAY = dt.timedelta(days=1)
+# The incremental dbt models read their window from their process's environment (dbt_project/macros/utc_window.sql).
+DBT_MIN_DATE_VAR = "WEATHER_ASSETS_DBT_MIN_DATE"
+DBT_MAX_DATE_VAR = "WEATHER_ASSETS_DBT_MAX_DATE"
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -88,9 +91,9 @@ class Window:
         """The SQL files' window parameters: `$start` and `$end` (end exclusive)."""
         return {"start": self.start, "end": self.end}
 
-    def dbt_vars(self) -> dict[str, str]:
-        """The incremental dbt models' vars: `min_date` and `max_date` (ISO dates, max exclusive)."""
-        return {"min_date": self.first.isoformat(), "max_date": (self.last + ONE_DAY).isoformat()}
+    def dbt_environment(self) -> dict[str, str]:
+        """The incremental dbt models' window, for their process's environment: ISO dates, max exclusive."""
+        return {DBT_MIN_DATE_VAR: self.first.isoformat(), DBT_MAX_DATE_VAR: (self.last + ONE_DAY).isoformat()}
 
     def rows_in(self, frame: pl.DataFrame, time_column: str) -> pl.DataFrame:
         """`frame`'s rows on the window's days: hours of a UTC timestamp column, or days of a date column."""

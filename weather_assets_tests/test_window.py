@@ -46,10 +46,13 @@ def test_from_dagster_partition_bounds_single_day_and_backfill_range():
     assert Window.from_bounds(first.start, last.end) == Window(D(2024, 1, 30), D(2024, 2, 2))
 
 
-def test_sql_params_and_dbt_vars_use_an_exclusive_end():
+def test_sql_params_and_dbt_window_use_an_exclusive_end():
     window = Window(D(2024, 1, 30), D(2024, 2, 1))
     assert window.sql_params() == {"start": dt.datetime(2024, 1, 30), "end": dt.datetime(2024, 2, 2)}
-    assert window.dbt_vars() == {"min_date": "2024-01-30", "max_date": "2024-02-02"}
+    assert window.dbt_environment() == {
+        "WEATHER_ASSETS_DBT_MIN_DATE": "2024-01-30",
+        "WEATHER_ASSETS_DBT_MAX_DATE": "2024-02-02",
+    }
 
 
 def test_chunks_cover_the_window_in_order_without_overlap():

@@ -1,15 +1,23 @@
 {#-
-  The UTC window of an incremental run, from the vars `min_date` / `max_date` (ISO dates,
-  `max_date` exclusive) that the partitioned Dagster asset passes from
-  `context.partition_time_window`.
+  The UTC window of an incremental run: ISO dates `min_date` / `max_date` (`max_date` exclusive).
 
-  Returns none when neither var is set (a plain `dbt build` processes everything), otherwise
+  The partitioned Dagster asset passes `context.partition_time_window` in the environment of its dbt
+  process, WEATHER_ASSETS_DBT_MIN_DATE / WEATHER_ASSETS_DBT_MAX_DATE, read only while dbt executes
+  (`execute`): dbt re-parses the whole project when `--vars` change, and re-parses a file whose env_var()
+  value changed since parsing, so a window read at parse time would cost every run a parse. The vars
+  `min_date` / `max_date` (`dbt build --vars ...` by hand) take precedence.
+
+  Returns none when neither is set (a plain `dbt build` processes everything), otherwise
   {'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}. Anything else is a compile error, so a typo can
   never silently turn a partition run into a full rebuild or inject SQL.
 -#}
 {% macro utc_window() %}
     {%- set min_date = var('min_date', none) -%}
     {%- set max_date = var('max_date', none) -%}
+    {%- if execute and (min_date is none or min_date == '') and (max_date is none or max_date == '') -%}
+        {%- set min_date = env_var('WEATHER_ASSETS_DBT_MIN_DATE', '') -%}
+        {%- set max_date = env_var('WEATHER_ASSETS_DBT_MAX_DATE', '') -%}
+    {%- endif -%}
     {%- if (min_date is none or min_date == '') and (max_date is none or max_date == '') -%}
         {{ return(none) }}
     {%- endif -%}

@@ -1,7 +1,7 @@
 """The metrics layer: the dbt project's models as Dagster assets (`<schema>/<model>`, group metrics).
 
-Incremental models are one partitioned `@dbt_assets` given its UTC partition window as dbt vars
-(`Window.dbt_vars`); every other model is a second, unpartitioned `@dbt_assets`. Both write the
+Incremental models are one partitioned `@dbt_assets` given its UTC partition window in dbt's environment
+(`Window.dbt_environment`); every other model is a second, unpartitioned `@dbt_assets`. Both write the
 warehouse, so both take its pool; dbt tests arrive as asset checks. Builds of some marts carry a picture of
 their data in their metadata (defs/charts.py). Importing this module
 needs no manifest: the assets are built in a cached factory after `dbt parse` has run.
@@ -9,11 +9,13 @@ needs no manifest: the assets are built in a cached factory after `dbt parse` ha
 
 # No `from __future__ import annotations`: Dagster reads the run-config class from the asset
 # function's live annotations, and a string "DbtConfig" does not resolve.
+import contextlib
 import functools
 import importlib.metadata
-import json
+import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from weather_assets.defs.common import (
 from weather_assets.defs.resources import WarehouseResource
 from weather_assets.settings import Settings
 from weather_assets.warehouse import ducklake
-from weather_assets.window import Window
+from weather_assets.window import DBT_MAX_DATE_VAR, DBT_MIN_DATE_VAR, Window
 
 INCREMENTAL_SELECTOR = "config.materialized:incremental"
 DBT_WRAPPER = "weather-assets-dbt"  # pyproject's console script for weather_assets/dbt_child.py
@@ -74,20 +76,46 @@ class WeatherDbtTranslator(DagsterDbtTranslator):
         )
 
 
-def dbt_build_args(*, window: Window | None = None, full_refresh: bool = False) -> list[str]:
+def dbt_build_args(*, full_refresh: bool = False) -> list[str]:
     """`dbt build` arguments for one invocation.
 
-    The lake is not an argument: `weather-assets-dbt` exports where it is from the same settings
-    (weather_assets/dbt_child.py), so a PostgreSQL password never reaches dbt's command line or the
-    run's log. A partition window becomes `min_date`/`max_date` (UTC ISO dates, max exclusive); a full
-    refresh rebuilds every day, so it drops the window instead of rebuilding the table with one window's rows.
+    Neither the lake nor the window is an argument: `weather-assets-dbt` exports where the lake is from the
+    same settings (weather_assets/dbt_child.py), so a PostgreSQL password never reaches dbt's command line or
+    the run's log, and the window goes in the environment (`dbt_window_environment`), so dbt's partial parsing
+    holds (changed `--vars` re-parse the whole project: about 4 s an invocation).
     """
-    args = ["build"]
-    if window is not None and not full_refresh:
-        args += ["--vars", json.dumps(window.dbt_vars(), sort_keys=True)]
-    if full_refresh:
-        args.append("--full-refresh")
-    return args
+    return ["build", "--full-refresh"] if full_refresh else ["build"]
+
+
+def dbt_window_environment(window: Window | None, *, full_refresh: bool = False) -> dict[str, str]:
+    """The incremental models' window for dbt's environment (macros/utc_window.sql): `window`'s UTC days
+    (ISO dates, max exclusive), or empty, meaning every day: no window, or a full refresh (which rebuilds every
+    day, so a window would rebuild the table with one window's rows). Always both names, so a value in the
+    parent's own environment never leaks into a run that has no window."""
+    if window is None or full_refresh:
+        return {DBT_MIN_DATE_VAR: "", DBT_MAX_DATE_VAR: ""}
+    return window.dbt_environment()
+
+
+_ENVIRONMENT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def process_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ for the block, then as before. dagster-dbt gives the dbt process a copy of
+    os.environ taken when it starts it, inside `dbt.cli()`, and has no parameter for more; so the values are
+    set around that call only, under a lock (one step starts one dbt at a time)."""
+    with _ENVIRONMENT_LOCK:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any], unique_ids: set[str]) -> dict[str, int]:
@@ -217,10 +245,14 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
     ) -> Iterator[Any]:
         """Recompute every local day that overlaps the UTC partition window (a backfill range
         runs as one dbt invocation)."""
-        args = dbt_build_args(window=partition_window(context), full_refresh=config.full_refresh)
-        yield from stream_with_row_counts(
-            dbt.cli(args, context=context, target_path=_target_path(settings, context, "incremental")), warehouse
-        )
+        window = dbt_window_environment(partition_window(context), full_refresh=config.full_refresh)
+        with process_environment(window):
+            invocation = dbt.cli(
+                dbt_build_args(full_refresh=config.full_refresh),
+                context=context,
+                target_path=_target_path(settings, context, "incremental"),
+            )
+        yield from stream_with_row_counts(invocation, warehouse)
 
     @dbt_assets(
         name="dbt_models",
@@ -234,10 +266,13 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtConfig
     ) -> Iterator[Any]:
         """Staging views and full-rebuild models."""
-        args = dbt_build_args(full_refresh=config.full_refresh)
-        yield from stream_with_row_counts(
-            dbt.cli(args, context=context, target_path=_target_path(settings, context, "models")), warehouse
-        )
+        with process_environment(dbt_window_environment(None)):
+            invocation = dbt.cli(
+                dbt_build_args(full_refresh=config.full_refresh),
+                context=context,
+                target_path=_target_path(settings, context, "models"),
+            )
+        yield from stream_with_row_counts(invocation, warehouse)
 
     return dbt_incremental_models, dbt_models
 

@@ -154,9 +154,27 @@ def session_config(memory_limit: str) -> dict[str, object]:
     return {"memory_limit": memory_limit, **extension_settings()}
 
 
+# Where dbt's sessions find the lake (dbt_plugin.py reads them; `weather-assets-dbt` exports them resolved).
+DBT_ATTACH_VAR = "WEATHER_ASSETS_LAKE_ATTACH"
+DBT_DATA_PATH_VAR = "WEATHER_ASSETS_LAKE_DATA_PATH"
+# dbt attaches `ducklake:<this secret>`: the secret holds the catalog and data path, so profiles.yml names the
+# lake by a constant and dbt's partial parsing (which hashes the profile's values) survives another lake.
+CATALOG_SECRET = "weather_assets_catalog"
+
+
 def dbt_environment(config: LakeConfig) -> dict[str, str]:
-    """What profiles.yml reads to attach the lake, resolved (absolute paths): `weather-assets-dbt` exports it."""
-    return {"WEATHER_ASSETS_LAKE_ATTACH": config.attach_path, "WEATHER_ASSETS_LAKE_DATA_PATH": config.data_path}
+    """Where dbt's sessions attach the lake, resolved (absolute paths): `weather-assets-dbt` exports it."""
+    return {DBT_ATTACH_VAR: config.attach_path, DBT_DATA_PATH_VAR: config.data_path}
+
+
+def catalog_secret_sql(attach_path: str, data_path: str) -> str:
+    """CREATE SECRET of DuckLake's own type naming the lake `ATTACH 'ducklake:weather_assets_catalog'` opens.
+    The catalog may hold a PostgreSQL password: temporary (never persisted), never logged."""
+    metadata_path = attach_path.removeprefix("ducklake:")
+    return (
+        f"CREATE OR REPLACE TEMPORARY SECRET {CATALOG_SECRET} "
+        f"(TYPE ducklake, METADATA_PATH {_quote(metadata_path)}, DATA_PATH {_quote(data_path)})"
+    )
 
 
 def s3_secret_sql(s3: S3Storage, scope: str) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
+import os
 
 import dagster as dg
 import pytest
@@ -171,29 +172,37 @@ def test_dbt_tests_are_asset_checks(dbt_assets):
     assert dg.AssetCheckKey(STG_SITES, "unique_stg_sites_site_id") in rest.check_keys
 
 
-def test_dbt_build_args_for_a_partition_window(tmp_path, settings):
+def test_a_partition_window_goes_to_dbt_in_its_environment_not_its_arguments(tmp_path, settings):
     bounds = daily_partitions(settings).time_window_for_partition_key("2024-01-15")
     window = Window.from_bounds(bounds.start, bounds.end)
 
-    args = metrics.dbt_build_args(window=window)
-
-    assert args[:2] == ["build", "--vars"] and len(args) == 3
-    assert json.loads(args[2]) == {
-        "min_date": "2024-01-15",
-        "max_date": "2024-01-16",  # exclusive
+    # No --vars: changed vars make dbt re-parse the whole project on every run.
+    assert metrics.dbt_build_args() == ["build"]
+    assert metrics.dbt_window_environment(window) == {
+        "WEATHER_ASSETS_DBT_MIN_DATE": "2024-01-15",
+        "WEATHER_ASSETS_DBT_MAX_DATE": "2024-01-16",  # exclusive
     }
 
 
-def test_dbt_build_args_for_a_range_a_full_refresh_and_no_window(tmp_path, monkeypatch):
+def test_dbt_window_for_a_range_a_full_refresh_and_no_window(monkeypatch):
     backfill = Window(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
-
-    ranged = json.loads(metrics.dbt_build_args(window=backfill)[2])
-    assert (ranged["min_date"], ranged["max_date"]) == ("2024-01-01", "2024-02-01")
-
+    assert metrics.dbt_window_environment(backfill) == {
+        "WEATHER_ASSETS_DBT_MIN_DATE": "2024-01-01",
+        "WEATHER_ASSETS_DBT_MAX_DATE": "2024-02-01",
+    }
     # A full refresh rebuilds every day, so the window would truncate the table: drop it.
-    assert metrics.dbt_build_args(window=backfill, full_refresh=True) == ["build", "--full-refresh"]
-    # The lake is never an argument (a PostgreSQL password would show in the run's log): the wrapper exports it.
-    assert metrics.dbt_build_args() == ["build"]
+    everything = {"WEATHER_ASSETS_DBT_MIN_DATE": "", "WEATHER_ASSETS_DBT_MAX_DATE": ""}
+    assert metrics.dbt_build_args(full_refresh=True) == ["build", "--full-refresh"]
+    assert metrics.dbt_window_environment(backfill, full_refresh=True) == everything
+    assert metrics.dbt_window_environment(None) == everything
+
+    # Set for the moment dagster-dbt starts dbt, then as before (absent stays absent).
+    monkeypatch.setenv("WEATHER_ASSETS_DBT_MIN_DATE", "1999-01-01")
+    monkeypatch.delenv("WEATHER_ASSETS_DBT_MAX_DATE", raising=False)
+    with metrics.process_environment(metrics.dbt_window_environment(backfill)):
+        assert os.environ["WEATHER_ASSETS_DBT_MAX_DATE"] == "2024-02-01"
+    assert os.environ["WEATHER_ASSETS_DBT_MIN_DATE"] == "1999-01-01"
+    assert "WEATHER_ASSETS_DBT_MAX_DATE" not in os.environ
 
 
 # --- real runs ---------------------------------------------------------------------------------
@@ -258,7 +267,6 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
     settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo",
                                   "WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DBT_TARGET_PATH", str(settings.data_dir / "dbt_target"))
         # dbt finds the lake as in a run: `weather-assets-dbt` resolves it from the environment's settings.
         mp.setenv("WEATHER_ASSETS_DATA_DIR", str(settings.data_dir))
         # The project's resource never spawns `dbt --version` (WarehouseDbtCliResource).
@@ -309,6 +317,19 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfil
     evaluations = result.get_asset_check_evaluations()
     assert {e.asset_check_key for e in evaluations} == backfill.incremental.check_keys
     assert all(e.passed for e in evaluations)
+
+
+def test_no_dbt_invocation_re_parses_the_project(backfill):
+    """Each invocation starts from the install's partial-parsing state and finds nothing to re-parse: neither
+    the window (in the environment, read at execution) nor the lake (a secret, not the profile) is part of what
+    dbt hashes. A full parse would cost every run seconds per invocation."""
+    dbt_dir = backfill.settings.data_dir / "dbt"
+    logs = [dbt_dir / f"{backfill.views.run_id}-models" / "dbt.log",
+            dbt_dir / f"{backfill.result.run_id}-incremental" / "dbt.log"]  # fmt: skip
+    for log in logs:
+        messages = [json.loads(line)["info"]["msg"] for line in log.read_text().splitlines() if line.startswith("{")]
+        assert "Partial parsing enabled, no changes found, skipping parsing" in messages, log
+        assert not [m for m in messages if m.startswith("Unable to do partial parsing")], log
 
 
 def test_an_empty_forecast_skill_says_why(backfill):
@@ -383,7 +404,6 @@ def test_every_model_column_is_documented_and_every_documented_column_exists(bac
 def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(backfill, monkeypatch):
     """On a subset (just the daily mart; its views exist from the backfill). Runs after the
     backfill's tests: it corrupts the shared warehouse."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(backfill.settings.data_dir / "dbt_target"))
     monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(backfill.settings.data_dir))
     with open_lake(backfill.settings) as con:
         con.execute("update observations set relative_humidity_pct = 120 where site_id = 'kolkata'")

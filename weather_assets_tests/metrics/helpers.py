@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,10 @@ import polars as pl
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from weather_assets.dbt_project import DBT_PROJECT_DIR
+from weather_assets.defs.metrics import dbt_window_environment, process_environment
 from weather_assets.warehouse import ducklake
 from weather_assets.warehouse.ducklake import LakeConfig
+from weather_assets.window import DBT_MAX_DATE_VAR, DBT_MIN_DATE_VAR
 from weather_assets_tests.support.lake import lake_at, open_lake, query
 
 
@@ -33,35 +34,26 @@ RunDbt = Callable[..., dbtRunnerResult]
 def dbt_runner(lake: LakeConfig, target_dir: Path) -> RunDbt:
     """`run("build", window=("2024-01-15", "2024-01-16"))` in `lake`.
 
-    The lake goes in as the environment `weather-assets-dbt` exports for the Dagster layer
-    (`ducklake.dbt_environment`), set for the invocation only.
+    The lake and the window go in as the Dagster layer passes them: the environment `weather-assets-dbt`
+    exports (`ducklake.dbt_environment`) and the window's (`metrics.dbt_window_environment`), set for the
+    invocation only. `target_dir` starts with the project's partial-parsing state, as dagster-dbt's target
+    paths do, so an invocation re-parses only what changed.
     """
+    partial_parse = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if partial_parse.exists() and not (target_dir / partial_parse.name).exists():
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(partial_parse, target_dir / partial_parse.name)
 
     def run(*args: str, window: tuple[str, str] | None = None, extra_vars: dict | None = None) -> dbtRunnerResult:
-        dbt_vars: dict = {}
+        environment = {**ducklake.dbt_environment(lake), **dbt_window_environment(None)}
         if window is not None:
-            dbt_vars.update(min_date=window[0], max_date=window[1])
-        dbt_vars.update(extra_vars or {})
-        with _environment(ducklake.dbt_environment(lake)):
-            result = _invoke(args, target_dir, dbt_vars)
+            environment.update({DBT_MIN_DATE_VAR: window[0], DBT_MAX_DATE_VAR: window[1]})
+        with process_environment(environment):
+            result = _invoke(args, target_dir, extra_vars or {})
         _release_warehouse()
         return result
 
     return run
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _invoke(args: Sequence[str], target_dir: Path, dbt_vars: dict) -> dbtRunnerResult:
@@ -77,8 +69,7 @@ def _invoke(args: Sequence[str], target_dir: Path, dbt_vars: dict) -> dbtRunnerR
                 str(target_dir),
                 "--log-path",
                 str(target_dir),
-                "--vars",
-                json.dumps(dbt_vars),
+                *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
             ]
         )
 
