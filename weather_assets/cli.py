@@ -38,7 +38,7 @@ import duckdb
 from weather_assets import cli_output, lake_cli
 from weather_assets.defs.automation import forecast_job_name, history_job_name, range_request
 from weather_assets.defs.blend import BLEND_JOB
-from weather_assets.defs.common import FORECAST
+from weather_assets.defs.common import FORECAST, daily_partitions
 from weather_assets.providers.base import RECORDED_CLOCK
 from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings, SettingsError
@@ -443,6 +443,12 @@ def _windows(settings: Settings, args: argparse.Namespace) -> dict[str, Window]:
             raise SettingsError(
                 f"--start {args.start} is before WEATHER_ASSETS_START_DATE {settings.start_date}, the first daily "
                 f"partition; set WEATHER_ASSETS_START_DATE={args.start} (or earlier) to load it"
+            )
+        last = daily_partitions(settings).get_last_partition_key()  # offline: the recordings' last day
+        if last is None or args.end > dt.date.fromisoformat(last):  # refuse before any run starts, as above
+            until = "the last day the recordings hold" if settings.offline else "the last complete UTC day"
+            raise SettingsError(
+                f"--end {args.end} is after {last or 'any'} daily partition ({until}); nothing to load there"
             )
         return dict.fromkeys(chosen, Window(args.start, args.end))
     windows = {p: recent_window(settings, p, args.days) for p in chosen}

@@ -77,6 +77,17 @@ def test_a_range_before_the_start_date_is_refused_naming_the_variable(monkeypatc
     assert not (tmp_path / "warehouse").exists()  # nothing ran
 
 
+def test_an_offline_range_past_the_recordings_is_refused_naming_the_last_day(monkeypatch, tmp_path, capsys):
+    """Offline, the daily partitions end with the recordings: a later --end is a clear refusal, not a traceback."""
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("WEATHER_ASSETS_OFFLINE", "1")
+    monkeypatch.setenv("WEATHER_ASSETS_START_DATE", "2024-03-01")
+    assert cli.main(["history", "--provider", "open_meteo", "--start", "2024-03-30", "--end", "2024-06-01"]) == 2
+    err = capsys.readouterr().err
+    assert "--end 2024-06-01 is after 2024-03-31 daily partition (the last day the recordings hold)" in err
+    assert not (tmp_path / "warehouse").exists()  # nothing ran
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
