@@ -224,6 +224,26 @@ def _target_path(settings: Settings, context: dg.AssetExecutionContext, which: s
     return settings.data_dir / "dbt" / f"{context.run.run_id}-{which}"
 
 
+def _build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    settings: Settings,
+    which: str,
+    window: Window | None,
+    full_refresh: bool,
+) -> Iterator[Any]:
+    """One `dbt build` of the asset's selection (`window`: the partitioned asset's UTC days; None: every day),
+    its artifacts under `which` (`_target_path`), its events with row counts."""
+    with process_environment(dbt_window_environment(window, full_refresh=full_refresh)):
+        invocation = dbt.cli(
+            dbt_build_args(full_refresh=full_refresh),
+            context=context,
+            target_path=_target_path(settings, context, which),
+        )
+    yield from stream_with_row_counts(invocation, warehouse)
+
+
 @functools.cache
 def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
     """The two `@dbt_assets` (incremental + the rest), built once per settings."""
@@ -245,14 +265,8 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
     ) -> Iterator[Any]:
         """Recompute every local day that overlaps the UTC partition window (a backfill range
         runs as one dbt invocation)."""
-        window = dbt_window_environment(partition_window(context), full_refresh=config.full_refresh)
-        with process_environment(window):
-            invocation = dbt.cli(
-                dbt_build_args(full_refresh=config.full_refresh),
-                context=context,
-                target_path=_target_path(settings, context, "incremental"),
-            )
-        yield from stream_with_row_counts(invocation, warehouse)
+        window = partition_window(context)
+        yield from _build(context, dbt, warehouse, settings, "incremental", window, config.full_refresh)
 
     @dbt_assets(
         name="dbt_models",
@@ -266,13 +280,7 @@ def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Assets
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtConfig
     ) -> Iterator[Any]:
         """Staging views and full-rebuild models."""
-        with process_environment(dbt_window_environment(None)):
-            invocation = dbt.cli(
-                dbt_build_args(full_refresh=config.full_refresh),
-                context=context,
-                target_path=_target_path(settings, context, "models"),
-            )
-        yield from stream_with_row_counts(invocation, warehouse)
+        yield from _build(context, dbt, warehouse, settings, "models", None, config.full_refresh)
 
     return dbt_incremental_models, dbt_models
 
