@@ -11,15 +11,22 @@ them on the materialization (`[Show Markdown]`) and in the asset's metadata plot
 Each is a PNG inline in Markdown (a `data:` URI, which the UI's Markdown renderer allows for images), kept under
 CHART_MAX_BYTES, with a caption that says what is drawn from the rows drawn. A chart never fails a good build: one
 that cannot be drawn is logged and left out. matplotlib's object API on the Agg canvas: no pyplot, no global state.
+
+A picture is drawn only when the rows it shows changed: each carries a fingerprint of its rows (`<key>_data`), and
+a build whose rows match the previous materialization's fingerprint carries that picture over instead of drawing
+it again (drawing costs seconds, mostly PNG encoding; re-running a day, or loading an old day, leaves the latest
+weeks a chart shows unchanged).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -50,6 +57,9 @@ HEAT_MAP_MAX_ROWS = 60  # rows of a heat map (stations, sites); more are named i
 CHART_MAX_BYTES = 150_000
 CHART_FONT_SIZE = 9  # points: 10 px at CHART_DPI (7 points, 8 px, was hard to read in the UI)
 CHART_DPI, CHART_MIN_DPI = 80, 40  # the chart's resolution, lowered (not below the minimum) to fit the cap
+FINGERPRINT_SUFFIX = "_data"  # `<picture key>_data`: the fingerprint of the rows the picture was drawn from
+# This module's code is part of every fingerprint: a changed drawing is drawn anew even from the same rows.
+_DRAWING_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 # provider_consensus's measure and the spread (max - min of the sources, °C) the colour scale ends at.
 DISAGREEMENT_MEASURE, DISAGREEMENT_MAX_C = "temperature_c", 5.0
 
@@ -208,8 +218,11 @@ def chart_caption(rows: list[tuple], *, days: int = CHART_DAYS) -> str:
     return f"{which}, local days {_days_with_data(dates)} (each site's latest {days} at most)."
 
 
-def daily_weather_chart_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
-    return _drawn(CHART_METADATA_KEY, "the daily weather chart", lambda: weather_chart_markdown(chart_rows(con)))
+def daily_weather_chart_metadata(
+    con: duckdb.DuckDBPyConnection, previous: Previous = None
+) -> dict[str, dg.MetadataValue]:
+    return _drawn(CHART_METADATA_KEY, "the daily weather chart", lambda: chart_rows(con), weather_chart_markdown,
+                  previous)
 
 
 # --- heat maps: marts/station_completeness and marts/provider_consensus -------------------------------------
@@ -364,34 +377,54 @@ def aqi_band_map_markdown(rows: list[HeatRow]) -> str | None:
     )
 
 
-def _drawn(key: str, what: str, draw: Callable[[], str | None]) -> dict[str, dg.MetadataValue]:
-    """`{key: md}`, or {} (logged) when the picture cannot be drawn: a chart must never fail a good dbt run."""
+Previous = Mapping[str, dg.MetadataValue] | None  # the metadata of the model's previous materialization, if any
+
+
+def data_fingerprint(rows: list[tuple]) -> str:
+    """What a picture is drawn from: its rows and this module's code."""
+    return hashlib.sha256(repr((_DRAWING_CODE, rows)).encode()).hexdigest()[:16]
+
+
+def _drawn(
+    key: str,
+    what: str,
+    rows: Callable[[], list[tuple]],
+    draw: Callable[[list[tuple]], str | None],
+    previous: Previous,
+) -> dict[str, dg.MetadataValue]:
+    """`{key: md, key_data: fingerprint}`: the picture of `rows()`, or `previous`'s picture when that was drawn from
+    the same rows; {} (logged) when it cannot be drawn: a chart must never fail a good dbt run."""
+    fingerprint_key = key + FINGERPRINT_SUFFIX
     try:
-        markdown = draw()
+        drawn_from = rows()
+        fingerprint = data_fingerprint(drawn_from)
+        before = previous or {}
+        if key in before and getattr(before.get(fingerprint_key), "value", None) == fingerprint:
+            return {key: before[key], fingerprint_key: dg.MetadataValue.text(fingerprint)}
+        markdown = draw(drawn_from)
     except Exception as exc:  # matplotlib missing, the mart not built, ...
         dg.get_dagster_logger().warning(f"Could not draw {what}: {exc!r}")
         return {}
-    return {key: dg.MetadataValue.md(markdown)} if markdown else {}
+    return {key: dg.MetadataValue.md(markdown), fingerprint_key: dg.MetadataValue.text(fingerprint)} if markdown else {}
 
 
-def completeness_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
-    return _drawn(COMPLETENESS_METADATA_KEY, "the station completeness heat map",
-                  lambda: completeness_heat_map_markdown(completeness_rows(con)))
+def completeness_metadata(con: duckdb.DuckDBPyConnection, previous: Previous = None) -> dict[str, dg.MetadataValue]:
+    return _drawn(COMPLETENESS_METADATA_KEY, "the station completeness heat map", lambda: completeness_rows(con),
+                  completeness_heat_map_markdown, previous)
 
 
-def disagreement_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
-    return _drawn(CONSENSUS_METADATA_KEY, "the source disagreement heat map",
-                  lambda: disagreement_heat_map_markdown(disagreement_rows(con)))
+def disagreement_metadata(con: duckdb.DuckDBPyConnection, previous: Previous = None) -> dict[str, dg.MetadataValue]:
+    return _drawn(CONSENSUS_METADATA_KEY, "the source disagreement heat map", lambda: disagreement_rows(con),
+                  disagreement_heat_map_markdown, previous)
 
 
-def aqi_band_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
-    return _drawn(
-        AIR_QUALITY_METADATA_KEY, "the air-quality band map", lambda: aqi_band_map_markdown(aqi_band_rows(con))
-    )
+def aqi_band_metadata(con: duckdb.DuckDBPyConnection, previous: Previous = None) -> dict[str, dg.MetadataValue]:
+    return _drawn(AIR_QUALITY_METADATA_KEY, "the air-quality band map", lambda: aqi_band_rows(con),
+                  aqi_band_map_markdown, previous)
 
 
-# The picture each model's build carries, by dbt unique id.
-BY_MODEL: dict[str, Callable[[duckdb.DuckDBPyConnection], dict[str, dg.MetadataValue]]] = {
+# The picture each model's build carries, by dbt unique id (called with the model's previous metadata).
+BY_MODEL: dict[str, Callable[[duckdb.DuckDBPyConnection, Previous], dict[str, dg.MetadataValue]]] = {
     DAILY_WEATHER_UID: daily_weather_chart_metadata,
     COMPLETENESS_UID: completeness_metadata,
     CONSENSUS_UID: disagreement_metadata,

@@ -16,13 +16,20 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+    get_asset_key_for_model,
+)
 from packaging import version
 
 from weather_assets.dbt_project import dbt_project
@@ -156,10 +163,15 @@ def forecast_skill_empty_reason(con: duckdb.DuckDBPyConnection) -> str:
     )
 
 
-def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseResource) -> Iterator[Any]:
+def stream_with_row_counts(
+    invocation: DbtCliInvocation,
+    warehouse: WarehouseResource,
+    previous: Callable[[str], Mapping[str, dg.MetadataValue]] = lambda unique_id: {},
+) -> Iterator[Any]:
     """dagster-dbt's events with `dagster/row_count` on table models and the lake snapshot dbt's build left
     current (`lake_snapshot_id`, for time travel: `AT (VERSION => n)`), read after dbt exits, and the weather
-    chart on `marts/daily_site_weather` when dbt built it, and on an empty `marts/forecast_skill` why it is empty.
+    chart on `marts/daily_site_weather` when dbt built it (carried over from `previous(unique_id)`, the model's
+    previous metadata, when its rows did not change), and on an empty `marts/forecast_skill` why it is empty.
 
     Not `.fetch_row_counts()`, which opens an in-process dbt adapter while dbt still runs. Here events are
     held until dbt has finished (its log still streams live), read in one short read-only session, then
@@ -189,7 +201,7 @@ def stream_with_row_counts(invocation: DbtCliInvocation, warehouse: WarehouseRes
                 extra[unique_id]["dagster/row_count"] = dg.MetadataValue.int(count)
             for unique_id, draw in charts.BY_MODEL.items():
                 if unique_id in built:
-                    extra[unique_id].update(draw(con))
+                    extra[unique_id].update(draw(con, previous(unique_id)))
             if counts.get(FORECAST_SKILL_UID) == 0:
                 reason = dg.MetadataValue.text(forecast_skill_empty_reason(con))
                 extra[FORECAST_SKILL_UID][EMPTY_REASON_METADATA] = reason
@@ -241,7 +253,15 @@ def _build(
             context=context,
             target_path=_target_path(settings, context, which),
         )
-    yield from stream_with_row_counts(invocation, warehouse)
+    yield from stream_with_row_counts(invocation, warehouse, functools.partial(_latest_metadata, context))
+
+
+def _latest_metadata(context: dg.AssetExecutionContext, unique_id: str) -> Mapping[str, dg.MetadataValue]:
+    """The metadata of the model's latest materialization (any partition), or {}: where a chart finds the
+    picture it may carry over."""
+    key = get_asset_key_for_model([context.assets_def], unique_id.rsplit(".", 1)[-1])
+    entry = context.instance.get_latest_materialization_event(key)
+    return entry.asset_materialization.metadata if entry and entry.asset_materialization else {}
 
 
 @functools.cache

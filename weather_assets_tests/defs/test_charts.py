@@ -188,3 +188,25 @@ def test_the_aqi_band_map_draws_each_stations_us_category_in_the_epa_colours():
 def test_no_air_quality_mart_no_band_map_and_the_build_does_not_fail():
     with duckdb.connect() as con:
         assert charts.aqi_band_metadata(con) == {}  # the mart is not built: logged, nothing drawn
+
+
+def test_a_picture_is_drawn_again_only_when_its_rows_changed(monkeypatch):
+    key, fingerprint = charts.COMPLETENESS_METADATA_KEY, charts.COMPLETENESS_METADATA_KEY + charts.FINGERPRINT_SUFFIX
+    with duckdb.connect() as con:
+        _completeness_table(con)
+        first = charts.completeness_metadata(con)
+        # The same rows: the previous picture, not drawn (drawing would fail and leave it out).
+        monkeypatch.setattr(charts, "completeness_heat_map_markdown", _no_drawing)
+        assert charts.completeness_metadata(con, first) == first
+        monkeypatch.undo()
+        # One value changed: drawn again, with a new fingerprint and the changed share in the picture.
+        con.execute("update marts.station_completeness set hours_with_data = 6 where local_date = '2024-03-11'")
+        changed = charts.completeness_metadata(con, first)
+        # No previous picture, or one without a fingerprint (before fingerprints): drawn.
+        assert charts.completeness_metadata(con, {key: first[key]})[fingerprint] == changed[fingerprint]
+    assert changed[fingerprint] != first[fingerprint] and changed[key] != first[key]
+    assert set(first) == {key, fingerprint}
+
+
+def _no_drawing(rows):
+    raise AssertionError("drew a picture whose rows had not changed")

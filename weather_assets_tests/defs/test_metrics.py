@@ -257,13 +257,16 @@ class Backfill:
     rest: dg.AssetsDefinition
     views: dg.ExecuteInProcessResult
     result: dg.ExecuteInProcessResult
+    snapshot: int  # the lake's snapshot right after `result`
+    rerun: dg.ExecuteInProcessResult  # the same window again, on result's instance, unable to draw a weather chart
 
 
 @pytest.fixture(scope="module")
 def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
     """The views, then a two-day single-run backfill of the incremental models, through
-    `materialize()` on a fresh warehouse: shared by the tests below (each dbt run through Dagster
-    costs ~10 s). dbt artifacts go to the data dir, never the repository's dbt_project/target."""
+    `materialize()` on a fresh warehouse, then the same backfill again on the same instance: shared by the tests
+    below (each dbt run through Dagster costs ~10 s). dbt artifacts go to the data dir, never the repository's
+    dbt_project/target."""
     settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo",
                                   "WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     with pytest.MonkeyPatch.context() as mp:
@@ -277,8 +280,18 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
         views = dg.materialize([rest], resources=defs.resources)
         # UTC [2024-01-15, 2024-01-17) as one dbt invocation.
         tags = dict(zip(RANGE_TAGS, ("2024-01-15", "2024-01-16"), strict=True))
-        result = dg.materialize([incremental], resources=defs.resources, tags=tags)
-    return Backfill(settings, defs, incremental, rest, views, result)
+        instance = dg.DagsterInstance.ephemeral()
+        result = dg.materialize([incremental], resources=defs.resources, tags=tags, instance=instance)
+        with open_lake(settings, read_only=True) as con:
+            snapshot = ducklake.current_snapshot(con)
+        # Nothing changed, so no picture needs drawing: drawing the weather chart would now fail (and leave it out).
+        mp.setattr(charts, "weather_chart_markdown", _no_drawing)
+        rerun = dg.materialize([incremental], resources=defs.resources, tags=tags, instance=instance)
+    return Backfill(settings, defs, incremental, rest, views, result, snapshot, rerun)
+
+
+def _no_drawing(rows):
+    raise AssertionError("drew a chart whose rows had not changed")
 
 
 def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfill):
@@ -312,8 +325,7 @@ def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfil
                           PRECIP_15MIN: 0}  # fmt: skip
     # Every model's materialization names the lake snapshot dbt's build left current (time travel).
     snapshots = {e.materialization.metadata["lake_snapshot_id"].value for e in materializations}
-    with open_lake(backfill.settings, read_only=True) as con:
-        assert snapshots == {ducklake.current_snapshot(con)}
+    assert snapshots == {backfill.snapshot}
     evaluations = result.get_asset_check_evaluations()
     assert {e.asset_check_key for e in evaluations} == backfill.incremental.check_keys
     assert all(e.passed for e in evaluations)
@@ -377,6 +389,23 @@ def test_mart_materializations_carry_their_pictures(backfill):
     # The backfill's window, 2024-01-15 .. 16 UTC, touches local days 14 .. 17 of the two sites.
     assert "2 sites, local days 14 Jan 2024 to 17 Jan 2024: 4 days with data" in daily[0].value
     assert "2 stations (site · source), local days 14 Jan 2024 to 17 Jan 2024: 4 days with data" in heat[0].value
+
+
+def test_a_rebuild_that_changes_no_charted_row_carries_the_picture_over(backfill):
+    """The rerun rebuilt the same window from the same rows: its weather chart is the first run's, carried over
+    with the rows' fingerprint (drawing was made to fail in the rerun)."""
+    def pictures(result):
+        return {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()
+                if e.asset_key == MART}
+
+    key, fingerprint = charts.CHART_METADATA_KEY, charts.CHART_METADATA_KEY + charts.FINGERPRINT_SUFFIX
+    first, again = pictures(backfill.result), pictures(backfill.rerun)
+    assert backfill.rerun.success and set(again) == {"2024-01-15", "2024-01-16"}
+    for partition, metadata in again.items():
+        assert metadata[key] == first[partition][key]
+        assert metadata[fingerprint] == first[partition][fingerprint]
+    with open_lake(backfill.settings, read_only=True) as con:
+        assert first["2024-01-16"][fingerprint].value == charts.data_fingerprint(charts.chart_rows(con))
 
 
 def test_every_model_column_is_documented_and_every_documented_column_exists(backfill, dbt_manifest):
