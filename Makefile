@@ -41,8 +41,13 @@ test: install
 	$(BIN)/python -m pytest
 
 ## make bench: benchmarks, not part of `make test` (a year x 50 sites vs the floor, per-run overhead, validation, API economy; ~6-8 min)
-bench: install
+bench: install $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run
+
+# The bench's peer (dlt) lives in the `bench` extra: never installed for `make run` or `make test`.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 lint: install
 	$(BIN)/ruff check weather_assets weather_assets_tests

@@ -8,15 +8,16 @@ import sys
 import dagster as dg
 
 from weather_assets.definitions import build_defs
+from weather_assets.defs.automation import history_selection
+from weather_assets.providers.registry import PROVIDERS
 from weather_assets.settings import Settings
 
 
 def main(partition: str) -> int:
     settings = Settings.from_env()
     defs = build_defs(settings)
-    # The history job's selection (weather_assets/defs/automation.py): pull, validation, sites, and downstream.
-    roots = [["raw", "open_meteo"], ["observations", "open_meteo_observations"], ["warehouse", "sites"]]
-    selection = dg.AssetSelection.assets(*(dg.AssetKey(k) for k in roots)).downstream()
+    # Open-Meteo's history job's selection (the pull, validation, warehouse tables, sites and the marts).
+    selection = history_selection([PROVIDERS["open_meteo"]])
     result = dg.materialize(
         [*defs.assets, *(defs.asset_checks or [])],
         resources=defs.resources,

@@ -4,14 +4,19 @@ Sections, measured side by side on this machine in this run (bench/README.md exp
   1. history   365 daily partitions x 50 sites from a local Open-Meteo archive server, raw -> marts, as
                ONE run of `weather-assets history` in a subprocess (its own data dir and DAGSTER_HOME),
                with a reader process querying the lake every 100 ms meanwhile (bench/reader.py)
-  2. floor     the same responses fetched, parsed and bulk-inserted by the shortest correct script
-  3. overhead  one partition: `dagster job execute` (default executor, then in-process executor),
-               `weather-assets history` for one day, and `dagster.materialize()`
+  2. floor     the same responses fetched, parsed and bulk-inserted by the shortest correct script (bare floor);
+     same-output  the bare floor plus the raw landing, the validated days and quarantine, the warehouse tables and
+               the same marts, with no Dagster and no dbt (bench/same_output.py), checked against the platform's
+     dlt       peer: dlt, Arrow frames into DuckDB, raw -> table
+     tutorial  peer: a tutorial-style Dagster project, one run per daily partition (a sample, extrapolated)
+  3. overhead  one partition: `dagster asset materialize` (as the UI's Materialize) and `weather-assets history`
+               for one day (medians of OVERHEAD_REPEATS runs), `dagster job execute` and `dagster.materialize()`
   4. validation pandera `Observation` vs the same checks in plain polars, on the year x 50 sites frame
   5. economy   requests and weighted calls for the year vs a naive client (one request per site per day)
 Prints a table and writes JSON (with the machine description) to bench/results/.
 
-    python -m bench.run [--sections history,floor,overhead,validation,economy] [--profile] [--keep] [--no-reader]
+    python -m bench.run [--sections history,floor,same-output,dlt,tutorial,overhead,validation,economy]
+                        [--profile] [--keep]
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import duckdb
 import httpx
 
-from bench import proc, reader, validation
+from bench import peers, proc, reader, validation
 from bench.server import BENCH_DIR, REPO_ROOT, SITES_FILE, YEAR_DAYS, YEAR_END, YEAR_START, BenchServer
 from weather_assets.providers.open_meteo import (
     MAX_WEIGHT_PER_REQUEST,
@@ -43,7 +50,7 @@ from weather_assets.providers.open_meteo import (
 from weather_assets.settings import Settings
 from weather_assets.warehouse import ducklake
 
-SECTIONS = ("history", "floor", "overhead", "validation", "economy")
+SECTIONS = ("history", "reader", "floor", "same-output", "dlt", "tutorial", "overhead", "validation", "economy")
 # Optional, not in the default run: the history load again with Dagster's documented switch that logs one
 # "materialization planned" event per asset for a single-run backfill instead of one per partition.
 OPTIONAL_SECTIONS = ("planned-subset",)
@@ -56,10 +63,20 @@ PACKAGES = (
     "httpx", "pyarrow",
 )
 # The targets the bench judges (2 cores).
-TARGET_PLATFORM_OVER_FLOOR = 3.0
+TARGET_PLATFORM_OVER_SAME_OUTPUT = 6.0  # the year x 50 sites, excluding the API's limiter waits
+TARGET_ONE_DAY_CLI_S = 10.0  # one partition, 50 sites, raw -> every mart: `weather-assets history`
+TARGET_ONE_DAY_UI_S = 20.0  # ... as the UI's Materialize runs it (`dagster asset materialize`)
+OVERHEAD_REPEATS = 3  # runs of each targeted one-partition variant; the median is reported
+ONE_DAY_UI = "dagster asset materialize (the code location's executor, as the UI)"
+ONE_DAY_CLI = "weather-assets history (one day; execute_in_process)"
+ONE_DAY_MATERIALIZE_IN_PROCESS = "dagster.materialize() (ephemeral instance)"
 TARGET_PEAK_RSS_MB = 1536.0
 TARGET_VALIDATION_SHARE = 0.20
 TARGET_READER_FAILED_READS = 0
+# The reader's load (section 1c): as long as the UI backfill of #12's acceptance, apart from the timed year load,
+# whose figures a reader's CPU (it opens a session, loading extensions, every read) would distort.
+READER_LOAD_DAYS = 60
+READER_LOAD_END = YEAR_START + dt.timedelta(days=READER_LOAD_DAYS - 1)
 HISTORY_TIMEOUT_S = 600  # the history load is killed after this; the reader stops by itself shortly after
 READER_INTERVAL_S = 0.1
 # Added to every platform subprocess's environment (--env K=V), and recorded in the results.
@@ -177,12 +194,13 @@ def lake_counts(env: dict[str, str]) -> dict:
 
 
 def bench_history(server: BenchServer, work: Path, profile: bool, *, name: str = "history",
-                  extra_env: dict[str, str] | None = None, with_reader: bool = True) -> dict:
+                  extra_env: dict[str, str] | None = None, with_reader: bool = False,
+                  start: dt.date = YEAR_START, end: dt.date = YEAR_END) -> dict:
     """The load through the real CLI; meanwhile (with_reader) a notebook-like reader times its queries."""
     data_dir, home = work / name / "data", new_dagster_home(work / name)
     stats_path = work / name / "stats.json"
-    cmd = [sys.executable, "-m", "bench.history_run", "--start", YEAR_START.isoformat(),
-           "--end", YEAR_END.isoformat(), "--stats", str(stats_path)]
+    cmd = [sys.executable, "-m", "bench.history_run", "--start", start.isoformat(), "--end", end.isoformat(),
+           "--stats", str(stats_path)]
     if profile:
         cmd += ["--profile", str(BENCH_DIR / ".cache" / f"profile-{name}.html")]
     server.handler.reset_counts()
@@ -290,6 +308,34 @@ def bench_floor(server: BenchServer, work: Path, platform_counts: dict | None) -
     }
 
 
+def bench_same_output(server: BenchServer, work: Path, history: dict | None) -> dict:
+    """The same-output floor (bench/peers.py), compiled against an empty lake, checked against the history load's."""
+    root = work / "same_output"
+    compile_env = platform_env(root / "compile_data", new_dagster_home(root), server.archive_url)
+    ducklake.connect(Settings.from_env(compile_env).lake_credentials(compile_env)).close()  # an empty lake
+    lake = None
+    if history and history.get("exit_code") == 0:
+        env = platform_env(Path(history["data_dir"]), Path(history["dagster_home"]), server.archive_url)
+
+        def lake() -> duckdb.DuckDBPyConnection:
+            return ducklake.connect(Settings.from_env(env).lake_credentials(env), read_only=True)
+
+    return peers.bench_same_output(server, work, compile_env, lake)
+
+
+def history_job_keys(env: dict[str, str]) -> list[str]:
+    """The assets of Open-Meteo's history job (weather_assets/defs/automation.py: the pull, its validation, the
+    warehouse tables, the site dimension and the marts), as `dagster asset materialize --select` names them."""
+    from weather_assets.definitions import build_defs
+    from weather_assets.defs.automation import history_selection
+    from weather_assets.providers.registry import PROVIDERS
+
+    with warnings.catch_warnings():  # Dagster's beta notes about our definitions: not the bench's output
+        warnings.simplefilter("ignore")
+        graph = build_defs(Settings.from_env(env)).resolve_asset_graph()
+    return sorted(key.to_user_string() for key in history_selection([PROVIDERS["open_meteo"]]).resolve(graph))
+
+
 def bench_overhead(server: BenchServer, work: Path, history: dict | None) -> dict:
     """One partition, four ways, into the warehouse the history load filled (or a fresh one)."""
     if history and Path(history["data_dir"]).exists():
@@ -301,31 +347,33 @@ def bench_overhead(server: BenchServer, work: Path, history: dict | None) -> dic
     bin_dir = Path(sys.executable).parent
     dagster = str(bin_dir / "dagster")
     module = ["-m", "weather_assets.definitions"]
-    # The history job's selection: the pull, its validation, the site dimension and everything downstream.
-    select = ["--select", "raw/open_meteo*,observations/open_meteo*,warehouse/sites*", "--partition", day]
+    select = ["--select", ",".join(history_job_keys(env)), "--partition", day]
     job = ["-j", "open_meteo_history_job", "--tags", json.dumps({"dagster/partition": day})]
     variants = {
         # What the UI's Materialize runs: the code location's executor (in-process, definitions.py).
-        "dagster asset materialize (the code location's executor, as the UI)": [dagster, "asset", "materialize",
-                                                                                *module, *select],
+        ONE_DAY_UI: [dagster, "asset", "materialize", *module, *select],
         "dagster job execute open_meteo_history_job (its executor)": [dagster, "job", "execute", *module, *job],
-        "weather-assets history (one day; execute_in_process)": [str(bin_dir / "weather-assets"), "history",
-                                                                 "--start", day, "--end", day],
-        "dagster.materialize() (ephemeral instance)": [sys.executable, "-m", "bench.materialize_one", day],
+        ONE_DAY_CLI: [str(bin_dir / "weather-assets"), "history", "--start", day, "--end", day],
+        ONE_DAY_MATERIALIZE_IN_PROCESS: [sys.executable, "-m", "bench.materialize_one", day],
     }
     out = {}
     for i, (name, cmd) in enumerate(variants.items()):
         run_env = dict(env)
-        if "materialize" in name:
+        if name == ONE_DAY_MATERIALIZE_IN_PROCESS:
             run_env.pop("DAGSTER_HOME")
-        measured = proc.run(cmd, env=run_env, cwd=REPO_ROOT, timeout_s=240, log_file=work / f"overhead-{i}.txt")
+        repeats = OVERHEAD_REPEATS if name in (ONE_DAY_UI, ONE_DAY_CLI) else 1
+        runs = [proc.run(cmd, env=run_env, cwd=REPO_ROOT, timeout_s=240, log_file=work / f"overhead-{i}-{n}.txt")
+                for n in range(repeats)]
+        failed = next((m for m in runs if m.exit_code != 0), None)
         out[name] = {
-            "wall_s": round(measured.wall_s, 3),
-            "cpu_s": round(measured.user_s + measured.sys_s, 3),
-            "peak_rss_mb": round(measured.peak_rss_mb, 1),
-            "peak_tree_rss_mb": round(measured.peak_tree_rss_mb, 1),
-            "exit_code": measured.exit_code,
-            "output_tail": measured.output_tail[-1500:],
+            "runs": repeats,
+            "wall_s": round(statistics.median(m.wall_s for m in runs), 3),
+            "wall_s_each": [round(m.wall_s, 3) for m in runs],
+            "cpu_s": round(statistics.median(m.user_s + m.sys_s for m in runs), 3),
+            "peak_rss_mb": round(max(m.peak_rss_mb for m in runs), 1),
+            "peak_tree_rss_mb": round(max(m.peak_tree_rss_mb for m in runs), 1),
+            "exit_code": failed.exit_code if failed else 0,
+            "output_tail": (failed or runs[-1]).output_tail[-1500:],
         }
     return {"partition": day, "sites": len(server.sites), "variants": out}
 
@@ -407,14 +455,38 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def summarise(results: dict) -> dict:
     h, f = results.get("history"), results.get("floor")
     v, e = results.get("validation"), results.get("economy")
+    so, dl, tu, o = results.get("same_output"), results.get("dlt"), results.get("tutorial"), results.get("overhead")
     summary: dict = {}
     targets: dict = {}
     if h and f:
         summary["platform_over_floor_wall"] = _ratio(h["wall_s"], f["wall_s"])
         summary["platform_over_floor_excluding_limiter"] = _ratio(h["wall_excluding_limiter_s"], f["wall_s"])
-        ratio = summary["platform_over_floor_excluding_limiter"]
-        targets["platform/floor <= 3x (excluding the API's limiter waits)"] = {
-            "value": ratio, "met": ratio is not None and ratio <= TARGET_PLATFORM_OVER_FLOOR}
+    for name, peer in (("same_output", so), ("dlt", dl)):
+        if peer and f and peer.get("exit_code") == 0:
+            summary[f"{name}_over_floor"] = _ratio(peer["wall_s"], f["wall_s"])
+    if tu and f and tu.get("exit_code") == 0:
+        summary["tutorial_year_extrapolated_over_floor"] = _ratio(tu["year_wall_s_extrapolated"], f["wall_s"])
+    if h and so:
+        ratio = _ratio(h["wall_excluding_limiter_s"], so["wall_s"]) if so.get("exit_code") == 0 else None
+        summary["platform_over_same_output_excluding_limiter"] = ratio
+        same = so.get("same_output_as_platform")
+        targets[f"year x 50 sites <= {TARGET_PLATFORM_OVER_SAME_OUTPUT:g}x the same-output floor (excluding the "
+                "API's limiter waits; the floor must hold the platform's rows)"] = {
+            "value": f"{_fmt(ratio, 'x')} (same output: {same})",
+            "met": ratio is not None and ratio <= TARGET_PLATFORM_OVER_SAME_OUTPUT and same is True}
+    if h and tu and tu.get("exit_code") == 0:
+        per_day = h["wall_excluding_limiter_s"] / YEAR_DAYS
+        summary["platform_s_per_day_loaded"] = round(per_day, 3)
+        targets["beats the tutorial-style Dagster project per day loaded"] = {
+            "value": f"{per_day:.2f} s vs {tu['wall_s_per_day_median']:.2f} s a day",
+            "met": per_day < tu["wall_s_per_day_median"]}
+    if o:
+        for name, limit in ((ONE_DAY_CLI, TARGET_ONE_DAY_CLI_S), (ONE_DAY_UI, TARGET_ONE_DAY_UI_S)):
+            r = o["variants"].get(name)
+            if r:
+                targets[f"one partition x {o['sites']} sites <= {limit:g} s: {name}"] = {
+                    "value": f"{r['wall_s']:.1f} s (median of {r['runs']})",
+                    "met": r["exit_code"] == 0 and r["wall_s"] <= limit}
     hp = results.get("history_planned_subset")
     if hp and f:
         ratio = _ratio(hp["wall_excluding_limiter_s"], f["wall_s"])
@@ -429,14 +501,16 @@ def summarise(results: dict) -> dict:
         targets["requests no more than the weighting limits require"] = {
             "value": f"{measured} sent / {p['minimum_requests_allowed_by_weighting']} minimum",
             "met": measured <= p["minimum_requests_allowed_by_weighting"]}
-    if h and h.get("reader") is not None:
-        r = h["reader"]
+    rl = results.get("reader_load")
+    if rl and rl.get("reader") is not None:
+        r = rl["reader"]
         failed = r.get("failed_reads")
         targets["reader: 0 failed reads during the load"] = {
             "value": f"{failed} failed of {r.get('attempts')} reads ({r.get('reads')} ok, "
                      f"{r.get('not_yet_there')} before the lake or mart existed)" if "error" not in r else r["error"],
             # A reader that reported nothing, or never got to read, measured nothing.
-            "met": "error" not in r and bool(r.get("attempts")) and failed == TARGET_READER_FAILED_READS}
+            "met": "error" not in r and bool(r.get("attempts")) and failed == TARGET_READER_FAILED_READS
+            and rl.get("exit_code") == 0}
     if v and "share_of_load_excluding_limiter" in v:
         targets["validation < 20% of the load's wall time (excluding limiter waits)"] = {
             "value": v["share_of_load_excluding_limiter"],
@@ -460,6 +534,59 @@ def _fmt(x: object, unit: str = "") -> str:
     return f"{x}{unit}"
 
 
+def print_reader(load: dict | None) -> None:
+    """Section 1c: a notebook-like reader during a load of its own (its CPU would distort the year's figures)."""
+    if not load:
+        return
+    r = load.get("reader") or {}
+    print(f"\n1c. A reader during a {READER_LOAD_DAYS}-day load ({load['wall_s']:.1f} s, exit {load['exit_code']})")
+    if r.get("error") or not r:
+        print(f"  reader: {r.get('error', 'reported nothing')}")
+        return
+    print(f"  {r['reads']:,} ok reads, {r['failed_reads']} failed, {r['not_yet_there']:,} before the lake or the mart "
+          f"existed; latency p50 {_fmt(r['latency_ms_p50'])} ms, p95 {_fmt(r['latency_ms_p95'])} ms")
+    print(f"  a fresh read-only session, {r['interval_ms']} ms apart, for {r['duration_s']:.1f} s "
+          f"(stopped by {r['stopped_by']}), {r['cpu_s']:.1f} s CPU; p50/p95 ms of its ok reads: open "
+          f"{_fmt(r['open_ms_p50'])}/{_fmt(r['open_ms_p95'])}, queries "
+          f"{_fmt(r['query_ms_p50'])}/{_fmt(r['query_ms_p95'])}; open + observations query "
+          f"{_fmt(r['observations_latency_ms_p50'])}/{_fmt(r['observations_latency_ms_p95'])} over "
+          f"{r['observations_reads']:,} reads (from before the mart existed); last answers "
+          f"{r['last_answers']}" + (f"; errors {r['errors']}" if r["errors"] else ""))
+
+
+def print_references(results: dict) -> None:
+    """The year x 50 sites by each reference and the platform, against the bare floor (one run each)."""
+    h, f, so = results.get("history"), results.get("floor"), results.get("same_output")
+    dl, tu = results.get("dlt"), results.get("tutorial")
+    if not (so or dl or tu):
+        return
+    base = f and f["wall_s"]
+    print("\n2b. The year x 50 sites by the references, this run (wall s; ratio to the bare floor)")
+    rows = [("bare floor: fetch, parse, one INSERT (bench/floor.py)", base, "")]
+    if so:
+        rows.append(("same-output floor: + landing, validated days, quarantine, tables, "
+                     f"{len(so.get('models', []))} dbt models' SQL", so["wall_s"],
+                     f"same output as the platform: {so.get('same_output_as_platform')}"))
+    if dl:
+        rows.append(("dlt: Arrow frames into DuckDB, raw -> table", dl["wall_s"], f"{_fmt(dl.get('rows'))} rows"))
+    if tu:
+        rows.append((f"tutorial-style Dagster: one run per day (extrapolated x{YEAR_DAYS})",
+                     tu["year_wall_s_extrapolated"],
+                     f"{tu['sample_days']} days timed, median {tu['wall_s_per_day_median']:.2f} s a day, "
+                     f"{_fmt(tu.get('rows'))} of {tu['expected_rows']:,} rows"))
+    if h:
+        rows.append(("platform: weather-assets history, excluding limiter waits", h["wall_excluding_limiter_s"], ""))
+    for label, wall, note in rows:
+        print(f"  {label:84}{_fmt(wall):>10}{_fmt(_ratio(wall, base), 'x'):>10}  {note}")
+    for name, peer in (("same-output floor", so), ("dlt", dl), ("tutorial-style Dagster", tu)):
+        if peer and peer.get("exit_code") != 0:
+            print(f"  {name} FAILED (exit {peer.get('exit_code')}): {peer.get('output_tail', '')[-600:]}")
+    if so and so.get("differing_models"):
+        print(f"  same-output floor differs from the platform in: {so['differing_models']}")
+    if so and so.get("phases"):
+        print(f"  same-output floor phases (s): {so['phases']}")
+
+
 def print_report(results: dict) -> None:
     m = results["machine"]
     print(f"\n== weather_assets bench — {results['started_at']} ==")
@@ -471,7 +598,6 @@ def print_report(results: dict) -> None:
     if h or f:
         print("\n1-2. History load: 365 daily partitions x 50 sites (raw -> marts.daily_site_weather), one run")
         print(f"  {'':38}{'platform':>14}{'floor':>12}{'platform/floor':>16}")
-        r = (h and h.get("reader")) or {}
         rows = [
             ("wall s", h and h["wall_s"], f and f["wall_s"]),
             ("  of which Open-Meteo limiter waits s", h and h["rate_limit_wait_s"], 0.0 if f else None),
@@ -482,27 +608,12 @@ def print_report(results: dict) -> None:
             ("bytes received (MB)", h and round(h["http_bytes"] / 1e6, 2), f and round(f["http_bytes"] / 1e6, 2)),
             ("peak RSS MB (largest process)", h and h["peak_rss_mb"], f and f["peak_rss_mb"]),
             ("peak RSS MB (process tree)", h and h["peak_tree_rss_mb"], f and f["process"]["peak_tree_rss_mb"]),
-            ("reader reads during load", r.get("reads"), None),
-            ("reader reads before lake/mart existed", r.get("not_yet_there"), None),
-            ("reader failed reads", r.get("failed_reads"), None),
-            ("reader latency p50 ms", r.get("latency_ms_p50"), None),
-            ("reader latency p95 ms", r.get("latency_ms_p95"), None),
         ]
         for label, a, b in rows:
             ratio = _ratio(a, b) if isinstance(a, int | float) and isinstance(b, int | float) and b else None
             print(f"  {label:38}{_fmt(a):>14}{_fmt(b):>12}{_fmt(ratio, 'x'):>16}")
         if h:
             print(f"  platform exit code {h['exit_code']}; warehouse {h['warehouse']}")
-            if r.get("error"):
-                print(f"  reader: {r['error']}")
-            elif r:
-                print(f"  reader: a fresh read-only session, {r['interval_ms']} ms apart, for {r['duration_s']:.1f} s "
-                      f"(stopped by {r['stopped_by']}), {r['cpu_s']:.1f} s CPU; p50/p95 ms of its ok reads: open "
-                      f"{_fmt(r['open_ms_p50'])}/{_fmt(r['open_ms_p95'])}, queries "
-                      f"{_fmt(r['query_ms_p50'])}/{_fmt(r['query_ms_p95'])}; open + observations query "
-                      f"{_fmt(r['observations_latency_ms_p50'])}/{_fmt(r['observations_latency_ms_p95'])} over "
-                      f"{r['observations_reads']:,} reads (from before the mart existed); last answers "
-                      f"{r['last_answers']}" + (f"; errors {r['errors']}" if r["errors"] else ""))
             steps = h["run"].get("steps", {})
             if steps:
                 print("  platform steps, s (of which Dagster's per-partition materialization events): " + ", ".join(
@@ -519,6 +630,8 @@ def print_report(results: dict) -> None:
                 print(f"    ({b['planned_events']:,} planned + {b['materialization_events']:,} materialization events)")
         if f:
             print(f"  floor phases (s): {f['phases']}; same rows as platform: {f['same_rows_as_platform']}")
+    print_reader(results.get("reader_load"))
+    print_references(results)
     hp = results.get("history_planned_subset")
     if hp:
         b = hp.get("breakdown") or {}
@@ -530,9 +643,11 @@ def print_report(results: dict) -> None:
     o = results.get("overhead")
     if o:
         print(f"\n3. Per-run overhead: one partition ({o['partition']}, {o['sites']} sites), whole process")
-        print(f"  {'':60}{'wall s':>9}{'CPU s':>9}{'peak MB':>9}{'exit':>6}")
+        print(f"  {'':66}{'wall s':>9}{'CPU s':>9}{'peak MB':>9}{'exit':>6}")
         for name, r in o["variants"].items():
-            print(f"  {name:60}{r['wall_s']:>9.2f}{r['cpu_s']:>9.2f}{r['peak_rss_mb']:>9.0f}{r['exit_code']:>6}")
+            label = f"{name} [median of {r['runs']}]" if r.get("runs", 1) > 1 else name
+            print(f"  {label:66}{r['wall_s']:>9.2f}{r['cpu_s']:>9.2f}{r['peak_tree_rss_mb']:>9.0f}{r['exit_code']:>6}")
+        print("  (peak MB: the whole process tree; dbt runs as a child process)")
     v = results.get("validation")
     if v and "rows" in v:
         print(f"\n4. Validation of the year x 50 sites frame ({v['rows']:,} rows), median of 3")
@@ -577,8 +692,6 @@ def main(argv: list[str] | None = None) -> int:
                         f"{', '.join(OPTIONAL_SECTIONS)})")
     parser.add_argument("--profile", action="store_true", help="pyinstrument the history run (bench/.cache/)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directories")
-    parser.add_argument("--no-reader", action="store_true",
-                        help="no reader process during the history loads (it takes some CPU from the load)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--env", action="append", default=[], metavar="K=V",
                         help="extra environment for the platform's processes (recorded in the results)")
@@ -607,24 +720,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: generating/serving a year x 50 sites on 127.0.0.1 (work dir {work})", flush=True)
         with BenchServer() as server:
             plan = plan_archive_requests(server.sites, YEAR_START, YEAR_END)
+            plan += plan_archive_requests(server.sites, YEAR_START, READER_LOAD_END)
             server.handler.prewarm(server.server.base_url, (r.params() for r in plan))
             results["workload"].update(sites=len(server.sites), rows_requested=len(server.sites) * YEAR_DAYS * 24)
             if "history" in sections:
                 print("bench: 1. history load (waits for Open-Meteo's per-minute limit: ~1-2 min)", flush=True)
-                results["history"] = bench_history(server, work, args.profile, with_reader=not args.no_reader)
+                results["history"] = bench_history(server, work, args.profile)
             if "planned-subset" in sections:
                 print("bench: 1b. history load with one planned event per asset (Dagster switch)", flush=True)
                 results["history_planned_subset"] = bench_history(
-                    server, work, False, name="history_planned_subset", extra_env=PLANNED_SUBSET_ENV,
-                    with_reader=not args.no_reader)
+                    server, work, False, name="history_planned_subset", extra_env=PLANNED_SUBSET_ENV)
+            if "reader" in sections:
+                print(f"bench: 1c. a reader during a {READER_LOAD_DAYS}-day load", flush=True)
+                results["reader_load"] = bench_history(server, work, False, name="reader_load", with_reader=True,
+                                                       end=READER_LOAD_END)
             if "floor" in sections:
                 print("bench: 2. floor", flush=True)
                 results["floor"] = bench_floor(server, work, (results.get("history") or {}).get("warehouse"))
+            if "same-output" in sections:
+                print("bench: 2b. same-output floor (dbt compiles the marts' SQL first, untimed)", flush=True)
+                results["same_output"] = bench_same_output(server, work, results.get("history"))
+            if "dlt" in sections:
+                print("bench: 2c. peer: dlt", flush=True)
+                results["dlt"] = peers.bench_dlt(server, work)
+            if "tutorial" in sections:
+                days = peers.TUTORIAL_SAMPLE_DAYS
+                print(f"bench: 2d. peer: tutorial-style Dagster ({days} one-day runs)", flush=True)
+                results["tutorial"] = peers.bench_tutorial(server, work)
             if "validation" in sections:
                 print("bench: 4. validation", flush=True)
                 results["validation"] = bench_validation(results.get("history"), work)
             if "overhead" in sections:
-                print("bench: 3. per-run overhead (4 runs of one partition)", flush=True)
+                print(f"bench: 3. per-run overhead ({2 * OVERHEAD_REPEATS + 2} runs of one partition)", flush=True)
                 results["overhead"] = bench_overhead(server, work, results.get("history"))
             if "economy" in sections:
                 print("bench: 5. API economy", flush=True)
@@ -643,7 +770,8 @@ def main(argv: list[str] | None = None) -> int:
     stamped.write_text(text)
     (args.out / "latest.json").write_text(text)
     print(f"bench: results in {stamped} (and latest.json); total {results['bench_wall_s']} s")
-    failed = [k for k in ("history", "floor") if results.get(k, {}).get("exit_code") not in (None, 0)]
+    failed = [k for k in ("history", "reader_load", "floor", "same_output", "dlt", "tutorial")
+              if results.get(k, {}).get("exit_code") not in (None, 0)]
     return 1 if failed else 0
 
 
