@@ -112,7 +112,6 @@ def test_every_partitioned_asset_on_the_history_path_runs_a_range_as_one_run(def
         "raw/open_meteo",
         "observations/open_meteo_observations",
         "warehouse/observations",
-        "warehouse/rejected_observations",
         "marts/daily_site_weather",
     }
     assert all(n.backfill_policy == dg.BackfillPolicy.single_run() for n in partitioned)

@@ -203,7 +203,6 @@ def warehouse_key(table: str) -> dg.AssetKey:
 
 SITES_KEY = warehouse_key("sites")
 OBSERVATIONS_KEY = warehouse_key(HOURLY.table)
-REJECTED_OBSERVATIONS_KEY = warehouse_key(HOURLY.rejected)
 DAILY_OBSERVATIONS_KEY = warehouse_key(DAILY.table)
 AIR_QUALITY_KEY = warehouse_key(AIR_QUALITY.table)
 PRECIPITATION_15MIN_KEY = warehouse_key(PRECIPITATION_15MIN.table)

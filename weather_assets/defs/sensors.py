@@ -25,8 +25,6 @@ from weather_assets.defs.automation import EXECUTOR, history_job, range_request
 from weather_assets.defs.common import (
     FAILING_SITES_THRESHOLD,
     GRAINS,
-    HOURLY,
-    REJECTED_OBSERVATIONS_KEY,
     SITES_KEY,
     history_provider_of,
     history_providers,
@@ -96,8 +94,6 @@ def site_scope_config(provider: str, sites: Sequence[str]) -> dict[str, Any]:
     keys = [raw_key(provider)]
     for grain in (g for g in GRAINS if g.normaliser(spec) is not None):
         keys += [validated_key(grain.table, provider), warehouse_key(grain.table)]
-        if grain is HOURLY:  # its quarantined rows are a table asset of their own
-            keys.append(REJECTED_OBSERVATIONS_KEY)
     return {"ops": {key.to_python_identifier(): {"config": {"sites": list(sites)}} for key in keys}}
 
 

@@ -2,8 +2,8 @@
 (one lake snapshot, recorded as `lake_snapshot_id`) per run window.
 
   warehouse/sites                  the site dimension from the catalog
-  warehouse/observations           hourly rows of every source (+ checks unique_key, hours_complete)
-  warehouse/rejected_observations  quarantined hourly rows
+  warehouse/observations           hourly rows of every source and their rejects (+ checks unique_key,
+                                   hours_complete)
   warehouse/daily_observations     daily-grain rows and their rejects (+ check unique_key)
   warehouse/air_quality            hourly air quality and its rejects (+ check unique_key)
   warehouse/precipitation_15min    15-minute precipitation and its rejects (+ check unique_key)
@@ -37,7 +37,6 @@ from weather_assets.defs.common import (
     PRECIPITATION_15MIN,
     PRECIPITATION_15MIN_KEY,
     PROVIDER_TAG,
-    REJECTED_OBSERVATIONS_KEY,
     SITES_KEY,
     SNAPSHOT_KINDS,
     WAREHOUSE_GROUP,
@@ -254,7 +253,8 @@ def sites_table(settings: Settings) -> dg.AssetsDefinition:
 
 
 def observations_table(settings: Settings) -> dg.AssetsDefinition:
-    """warehouse/observations, with its checks unique_key (blocking) and hours_complete."""
+    """warehouse/observations (tables `observations` and `rejected_observations`, one transaction per window, as
+    every history table and its rejects), with its checks unique_key (blocking) and hours_complete."""
     hourly = history_providers(settings, HOURLY)
     # The sources judged by the completeness check: those that report every hour.
     every_hour = [spec.source for spec in hourly if not spec.history.sparse_hourly]
@@ -265,9 +265,11 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
         **history_table(settings),
         freshness_policy=WAREHOUSE_FRESHNESS,
         description=(
-            "Table `observations`: every source's validated hourly rows (UTC, SI units), key "
-            "(site_id, source, observed_at). A run replaces its UTC window in one transaction: "
-            "re-running is idempotent and a failure leaves the previous rows."
+            "Tables `observations`: every source's validated hourly rows (UTC, SI units), key "
+            "(site_id, source, observed_at), and `rejected_observations`: the rows that failed validation, with "
+            "the failed check, column, value and the whole row as JSON (quarantined, never silently dropped). A "
+            "run replaces its UTC window of both in one transaction: re-running is idempotent and a failure "
+            "leaves the previous rows."
         ),
         check_specs=[
             dg.AssetCheckSpec(
@@ -289,12 +291,16 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
         scope = config.site_ids(settings)
         plan = plan_load(context, settings, HOURLY, lake.OBSERVATIONS, window)
 
-        def replace(part: Window, sources: list[str]) -> tuple[int, int, int]:
-            files = lake.files_for_days(settings.lake_dir, lake.OBSERVATIONS, sources, part.days)
-            return (*writer.replace_observations_window(con, part, files, sources, sites=scope), len(files))
+        def replace(part: Window, sources: list[str]) -> tuple[int, int, int, int]:
+            files, rejected_files = (
+                lake.files_for_days(settings.lake_dir, name, sources, part.days)
+                for name in (lake.OBSERVATIONS, lake.REJECTED)
+            )
+            written = writer.replace_with_rejects(con, HOURLY.table, part, files, rejected_files, sources, sites=scope)
+            return (*written, len(files))
 
         with warehouse.connect() as con:
-            deleted, inserted, files = replace_planned(con, plan, replace) or (0, 0, 0)
+            deleted, inserted, rejected, files = replace_planned(con, plan, replace) or (0, 0, 0, 0)
             snapshot = ducklake.current_snapshot(con)
             duplicates, incomplete, report = _observations_report(con, window, every_hour)
             # Quarantined hours of every source the check judges (not only this run's: a provider's own
@@ -312,6 +318,7 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
                 "dagster/row_count": dg.MetadataValue.int(inserted),
                 **report,
                 "rows_replaced": dg.MetadataValue.int(deleted),
+                "rejected": dg.MetadataValue.int(rejected),
                 "time_range": dg.MetadataValue.text(
                     f"{window.start:%Y-%m-%dT%H:%MZ} .. {window.end:%Y-%m-%dT%H:%MZ} (exclusive)"
                 ),
@@ -331,7 +338,7 @@ def _observations_report(
     con: duckdb.DuckDBPyConnection, window: Window, every_hour: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, dg.MetadataValue]]:
     """After a load: the window's duplicate keys, its incomplete site-days (of the sources in `every_hour`),
-    and the table's column schema, rows per source and first rows for the UI."""
+    and the table's column schema, rows per source, first rows and quarantined rows per check for the UI."""
     params = window.sql_params()
     duplicates = con.execute(writer.sql("check_observations_duplicates"), params).pl()
     incomplete = con.execute(
@@ -340,6 +347,7 @@ def _observations_report(
     per_source = con.execute(writer.sql("summarize_observations_by_source"), params).pl()
     columns = con.execute(writer.sql("describe_table"), {"table": "observations"}).fetchall()
     preview = con.execute(writer.sql("preview_observations"), params).pl()
+    by_check = con.execute(writer.sql("summarize_rejected_observations"), params).pl()
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
     return (
         duplicates,
@@ -348,45 +356,9 @@ def _observations_report(
             "dagster/column_schema": dg.MetadataValue.table_schema(schema),
             "by_source": dg.MetadataValue.md(markdown_table(per_source)),
             "preview": dg.MetadataValue.md(markdown_table(preview)),
+            "rejected_by_check": dg.MetadataValue.md(markdown_table(by_check)),
         },
     )
-
-
-def rejected_observations_table(settings: Settings) -> dg.AssetsDefinition:
-    """warehouse/rejected_observations"""
-
-    @dg.asset(
-        key=REJECTED_OBSERVATIONS_KEY,
-        deps=[validated_key(HOURLY.table, spec.name) for spec in history_providers(settings, HOURLY)],
-        **history_table(settings),
-        description=(
-            "Table `rejected_observations`: rows that failed validation, with the failed check, column, "
-            "value and the whole row as JSON. Quarantined, never silently dropped."
-        ),
-    )
-    def rejected_observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
-        window = partition_window(context)
-        scope = config.site_ids(settings)
-        plan = plan_load(context, settings, HOURLY, lake.REJECTED, window)
-
-        def replace(part: Window, sources: list[str]) -> tuple[int]:
-            files = lake.files_for_days(settings.lake_dir, lake.REJECTED, sources, part.days)
-            return (writer.replace_rejected_window(con, part, files, sources, sites=scope),)
-
-        with warehouse.connect() as con:
-            (inserted,) = replace_planned(con, plan, replace) or (0,)
-            snapshot = ducklake.current_snapshot(con)
-            by_check = con.execute(writer.sql("summarize_rejected_observations"), window.sql_params()).pl()
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(inserted),
-                "by_check": dg.MetadataValue.md(markdown_table(by_check)),
-                LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
-                **plan.metadata(),
-            }
-        )
-
-    return rejected_observations
 
 
 def daily_observations_table(settings: Settings) -> dg.AssetsDefinition:
@@ -559,7 +531,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
         assets=[
             sites_table(settings),
             observations_table(settings),
-            rejected_observations_table(settings),
             daily_observations_table(settings),
             air_quality_table(settings),
             precipitation_15min_table(settings),

@@ -98,48 +98,6 @@ def _scope(window: Window, sources: Sequence[str], sites: Sequence[str] | None) 
     return {**window.sql_params(), "sites": None if sites is None else list(sites), "sources": list(sources)}
 
 
-def replace_observations_window(
-    con: duckdb.DuckDBPyConnection,
-    window: Window,
-    files: Sequence[Path],
-    sources: Sequence[str],
-    sites: Sequence[str] | None = None,
-) -> tuple[int, int]:
-    """Replace the observations of `sources` in the window's hours with the lake `files`; with `sites`,
-    only those sites' rows (the lake rows of other sites are not loaded, their warehouse rows not touched).
-    Other sources' rows are never touched: each provider's loads are independent.
-
-    Returns (rows deleted, rows inserted).
-    """
-    scope = _scope(window, sources, sites)
-    with transaction(con):
-        deleted = _count(con.execute(sql("delete_observations_window"), scope))
-        inserted = 0
-        if files:
-            inserted = _count(
-                con.execute(sql("insert_observations_from_lake"), {**scope, "files": [str(f) for f in files]})
-            )
-    return deleted, inserted
-
-
-def replace_rejected_window(
-    con: duckdb.DuckDBPyConnection,
-    window: Window,
-    files: Sequence[Path],
-    sources: Sequence[str],
-    sites: Sequence[str] | None = None,
-) -> int:
-    """Replace the quarantined rows of `sources` in the window's partitions with the lake `files` (only
-    `sites`'s if given)."""
-    scope = _scope(window, sources, sites)
-    with transaction(con):
-        con.execute(sql("delete_rejected_observations_window"), scope)
-        if not files:
-            return 0
-        insert = {"files": [str(f) for f in files], "sources": scope["sources"], "sites": scope["sites"]}
-        return _count(con.execute(sql("insert_rejected_observations_from_lake"), insert))
-
-
 def replace_with_rejects(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -149,10 +107,12 @@ def replace_with_rejects(
     sources: Sequence[str],
     sites: Sequence[str] | None = None,
 ) -> tuple[int, int, int]:
-    """A history table with quarantined rows (`daily_observations`, `air_quality`, `precipitation_15min`) and
-    its `rejected_<table>`: the rows of `sources` in the window (only `sites`'s if given) replaced with the lake
+    """A history table (`observations`, `daily_observations`, `air_quality`, `precipitation_15min`) and its
+    `rejected_<table>`: the rows of `sources` in the window (only `sites`'s if given) replaced with the lake
     `files` and `rejected_files` in ONE transaction (SQL files `delete_<table>_window`, `insert_<table>_from_lake`
-    and the rejected pair). Returns (rows deleted, rows inserted, rejected rows inserted)."""
+    and the rejected pair). Other sources' rows are never touched: each provider's loads are independent; with
+    `sites`, the lake rows of other sites are not loaded and their warehouse rows not touched.
+    Returns (rows deleted, rows inserted, rejected rows inserted)."""
     scope = _scope(window, sources, sites)
     with transaction(con):
         deleted = _count(con.execute(sql(f"delete_{table}_window"), scope))

@@ -56,7 +56,7 @@ def test_one_partition_of_every_provider_lands_in_the_same_tables_without_duplic
         for key in graph.materializable_asset_keys
         if key.path[0] in ("raw", "observations", "daily_observations") and graph.get(key).partitions_def
     ] + [
-        dg.AssetKey(["warehouse", t]) for t in ("sites", "observations", "rejected_observations", "daily_observations")
+        dg.AssetKey(["warehouse", t]) for t in ("sites", "observations", "daily_observations")
     ]
     result = dg.materialize(
         list(defs.assets), resources=defs.resources, selection=history, partition_key=DAY, raise_on_error=False

@@ -19,7 +19,6 @@ from weather_assets.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 VALIDATED = dg.AssetKey(["observations", "open_meteo_observations"])
 OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
-REJECTED = dg.AssetKey(["warehouse", "rejected_observations"])
 SITES = dg.AssetKey(["warehouse", "sites"])
 FORECASTS = dg.AssetKey(["warehouse", "forecasts"])
 # Offline clock: 2024-03-24T06:00Z. Daily partitions end at 2024-03-23 (yesterday); Open-Meteo's
@@ -65,12 +64,11 @@ def materialized(instance: dg.DagsterInstance, key: dg.AssetKey, *partitions: st
 def test_every_warehouse_table_carries_an_automation_condition(settings):
     with dg.instance_for_test():
         graph = warehouse_defs(settings).get_repository_def().asset_graph
-        keys = (OBSERVATIONS, REJECTED, SITES, FORECASTS)
+        keys = (OBSERVATIONS, SITES, FORECASTS)
         labels = {key: graph.get(key).automation_condition.get_label() for key in keys}
     # Lag 2 + the 5-day re-pull window: the days a daily load can touch.
     assert labels == {
         OBSERVATIONS: "eager over the last 7 days",
-        REJECTED: "eager over the last 7 days",
         SITES: "eager",
         FORECASTS: "eager",
     }
@@ -89,7 +87,6 @@ def test_a_validated_day_inside_the_load_window_propagates_to_the_warehouse(sett
             defs=defs, instance=instance, evaluation_time=NOW + dt.timedelta(minutes=1), cursor=first.cursor
         )
         assert requested(tick, OBSERVATIONS) == ["2024-03-22"]
-        assert requested(tick, REJECTED) == ["2024-03-22"]
 
         # Requested once: the next tick does not ask again while nothing new happened.
         again = dg.evaluate_automation_conditions(

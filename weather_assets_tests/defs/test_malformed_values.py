@@ -135,5 +135,5 @@ def test_a_temperature_that_does_not_parse_is_quarantined_not_stored_as_null(set
     assert "unparsed_value" in check.metadata["by_check"].value
     validated = again.asset_materializations_for_node("observations__open_meteo_observations")[0].metadata
     assert validated["rejected"].value == 2 and validated["dagster/row_count"].value == after.height
-    warehouse_rejects = again.asset_materializations_for_node("warehouse__rejected_observations")[0].metadata
-    assert "unparsed_value" in warehouse_rejects["by_check"].value
+    warehouse = again.asset_materializations_for_node("warehouse__observations")[0].metadata
+    assert warehouse["rejected"].value == 2 and "unparsed_value" in warehouse["rejected_by_check"].value

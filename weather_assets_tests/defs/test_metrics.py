@@ -44,7 +44,6 @@ STG_REJECTED = dg.AssetKey(["staging", "stg_rejected_observations"])
 WAREHOUSE_OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
 WAREHOUSE_SITES = dg.AssetKey(["warehouse", "sites"])
 WAREHOUSE_FORECASTS = dg.AssetKey(["warehouse", "forecasts"])
-WAREHOUSE_REJECTED = dg.AssetKey(["warehouse", "rejected_observations"])
 INCREMENTAL = {MART, ROLLING, COMPLETENESS, CONSENSUS, ANOMALIES, AIR_QUALITY, PRECIP_15MIN}
 UNPARTITIONED = {
     STG_OBSERVATIONS, STG_SITES, STG_FORECASTS, STG_REJECTED, STG_AIR_QUALITY, STG_PRECIP_15MIN, PHYSICS, SKILL,
@@ -108,7 +107,7 @@ def test_deps_reach_the_warehouse_assets(defs):
     assert deps(STG_OBSERVATIONS) == {WAREHOUSE_OBSERVATIONS}
     assert deps(STG_SITES) == {WAREHOUSE_SITES}
     assert deps(STG_FORECASTS) == {WAREHOUSE_FORECASTS}
-    assert deps(STG_REJECTED) == {WAREHOUSE_REJECTED}
+    assert deps(STG_REJECTED) == {WAREHOUSE_OBSERVATIONS}  # the asset that writes both tables
     assert deps(PHYSICS) == {STG_OBSERVATIONS}
     assert deps(MART) == {STG_OBSERVATIONS, STG_SITES}
     assert deps(ROLLING) == {MART}

@@ -117,7 +117,6 @@ def test_added_site_loads_its_history_from_the_start_date_for_that_site_only(off
                 "raw__open_meteo": scope,
                 "observations__open_meteo_observations": scope,
                 "warehouse__observations": scope,
-                "warehouse__rejected_observations": scope,
             }
         }
         cursor = json.loads(result.cursor)

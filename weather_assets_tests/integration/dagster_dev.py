@@ -63,7 +63,6 @@ WAREHOUSE_PATH = [
     ["raw", "open_meteo"],
     ["observations", "open_meteo_observations"],
     ["warehouse", "observations"],
-    ["warehouse", "rejected_observations"],
     ["warehouse", "sites"],
 ]
 

@@ -14,7 +14,6 @@ INGEST = [
     ["raw", "open_meteo"],
     ["observations", "open_meteo_observations"],
     ["warehouse", "observations"],
-    ["warehouse", "rejected_observations"],
     ["warehouse", "sites"],
 ]
 

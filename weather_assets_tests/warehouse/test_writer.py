@@ -230,7 +230,7 @@ def test_ensure_tables_creates_every_table(tmp_path):
 def test_ensure_tables_is_idempotent_and_keeps_rows(con, lake_dir):
     before = describe(con)
     files = [write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 10.0, "r1"))]
-    writer.replace_observations_window(con, Window.day(D1), files, ["src_a"])
+    replace_observations(con, Window.day(D1), files, ["src_a"])
     writer.ensure_tables(con)
     writer.ensure_tables(con)
     assert describe(con) == before
@@ -271,7 +271,34 @@ def test_ensure_tables_adds_the_missing_forecast_column_in_place(tmp_path):
         con.close()
 
 
-# --- replace_observations_window --------------------------------------------------------------------
+# --- replace_with_rejects: observations, and its rejects ---------------------------------------------------
+
+
+def replace_observations(con, window: Window, files, sources, sites=None) -> tuple[int, int]:
+    """`replace_with_rejects` of `observations` with no quarantined files: (rows deleted, rows inserted)."""
+    return writer.replace_with_rejects(con, lake.OBSERVATIONS, window, files, [], sources, sites=sites)[:2]
+
+
+def replace_rejected(con, window: Window, files, sources, sites=None) -> int:
+    """`replace_with_rejects` of `observations` with only quarantined files: the rejected rows inserted."""
+    return writer.replace_with_rejects(con, lake.OBSERVATIONS, window, [], files, sources, sites=sites)[2]
+
+
+def test_observations_and_their_rejects_are_one_transaction(con, lake_dir):
+    """A window's rows and its quarantine commit together: a quarantine file that cannot be read leaves both
+    tables as they were (one snapshot), never new rows beside old rejects."""
+    old = [write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 10.0, "r1"))]
+    old_rejects = [write(lake_dir, lake.REJECTED, "src_a", D1, rejects([("s1", at(D1, 4), "61")], "r1"))]
+    assert writer.replace_with_rejects(con, lake.OBSERVATIONS, Window.day(D1), old, old_rejects, ["src_a"]) == (0, 3, 1)
+    before = (observations(con), rejected(con))
+    new = [write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 20.0, "r2"))]
+    bad = [write(lake_dir, lake.REJECTED, "src_a", D1, rejects([("s1", at(D1, 5), "70")], "r2"))]
+    _corrupt(bad[0])
+    with pytest.raises(duckdb.Error):
+        writer.replace_with_rejects(con, lake.OBSERVATIONS, Window.day(D1), new, bad, ["src_a"])
+    assert (observations(con), rejected(con)) == before
+
+
 
 
 def test_replace_observations_loads_the_lake_rows_exactly(con, lake_dir):
@@ -294,7 +321,7 @@ def test_replace_observations_loads_the_lake_rows_exactly(con, lake_dir):
         write(lake_dir, lake.OBSERVATIONS, "src_a", D1, pl.concat([full, day_rows(D1, ("s2",), 0.0, "r1")])),
         write(lake_dir, lake.OBSERVATIONS, "src_a", D2, day_rows(D2, ("s2",), 20.0, "r1")),
     ]
-    assert writer.replace_observations_window(con, Window(D1, D2), files, ["src_a"]) == (0, 7)
+    assert replace_observations(con, Window(D1, D2), files, ["src_a"]) == (0, 7)
     assert con.sql("SELECT * FROM observations WHERE observed_at = $t", params={"t": at(D1, 5)}).fetchall() == [
         ("s1", "src_a", at(D1, 5), 0.25, 1.25, 2.25, 3.25, 4.25, 5.25, 6.25, 7.25, 8.25, 61, "wmo", "r1", INGESTED)
     ]
@@ -312,10 +339,10 @@ def test_replace_observations_loads_the_lake_rows_exactly(con, lake_dir):
 def test_replace_observations_twice_gives_the_same_rows(con, lake_dir):
     frame = day_rows(D1, ("s1", "s2"), 10.0, "r1")
     files = [write(lake_dir, lake.OBSERVATIONS, "src_a", D1, frame)]
-    assert writer.replace_observations_window(con, Window.day(D1), files, ["src_a"]) == (0, 6)
+    assert replace_observations(con, Window.day(D1), files, ["src_a"]) == (0, 6)
     first = observations(con)
     assert first == expected_obs(frame)
-    assert writer.replace_observations_window(con, Window.day(D1), files, ["src_a"]) == (6, 6)
+    assert replace_observations(con, Window.day(D1), files, ["src_a"]) == (6, 6)
     assert observations(con) == first
     assert committed(con, "SELECT count(*) FROM observations") == [(6,)]
 
@@ -323,10 +350,10 @@ def test_replace_observations_twice_gives_the_same_rows(con, lake_dir):
 def test_replace_observations_rerun_replaces_values_and_drops_vanished_rows(con, lake_dir):
     write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 10.0, "r1"))
     files = lake.files_for_days(lake_dir, lake.OBSERVATIONS, ["src_a"], [D1])
-    writer.replace_observations_window(con, Window.day(D1), files, ["src_a"])
+    replace_observations(con, Window.day(D1), files, ["src_a"])
     newer = hourly([("s1", at(D1, 0), 99.0)], "r2")  # the re-validated day holds one hour only
     write(lake_dir, lake.OBSERVATIONS, "src_a", D1, newer)
-    assert writer.replace_observations_window(con, Window.day(D1), files, ["src_a"]) == (3, 1)
+    assert replace_observations(con, Window.day(D1), files, ["src_a"]) == (3, 1)
     assert observations(con) == [("s1", "src_a", at(D1, 0), 99.0, "r2")]
 
 
@@ -335,9 +362,9 @@ def test_replace_observations_leaves_other_days_untouched(con, lake_dir):
         write(lake_dir, lake.OBSERVATIONS, "src_a", d, day_rows(d, ("s1",), base, "r1"))
         for d, base in ((D1, 10.0), (D2, 20.0), (D3, 30.0))
     ]
-    writer.replace_observations_window(con, Window(D1, D3), old, ["src_a"])
+    replace_observations(con, Window(D1, D3), old, ["src_a"])
     new_d2 = write(lake_dir, lake.OBSERVATIONS, "src_a", D2, day_rows(D2, ("s1",), 50.0, "r2"))
-    assert writer.replace_observations_window(con, Window.day(D2), [new_d2], ["src_a"]) == (3, 3)
+    assert replace_observations(con, Window.day(D2), [new_d2], ["src_a"]) == (3, 3)
     assert observations(con) == [
         ("s1", "src_a", at(D1, 0), 10.0, "r1"),
         ("s1", "src_a", at(D1, 1), 11.0, "r1"),
@@ -354,14 +381,14 @@ def test_replace_observations_leaves_other_days_untouched(con, lake_dir):
 def test_replace_observations_leaves_other_sources_untouched(con, lake_dir):
     a = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 10.0, "ra", "src_a"))
     b = write(lake_dir, lake.OBSERVATIONS, "src_b", D1, day_rows(D1, ("s1",), 70.0, "rb", "src_b", hours=2))
-    assert writer.replace_observations_window(con, Window.day(D1), [a, b], ["src_a", "src_b"]) == (0, 5)
+    assert replace_observations(con, Window.day(D1), [a, b], ["src_a", "src_b"]) == (0, 5)
     b_rows = [r for r in observations(con) if r[1] == "src_b"]
     assert b_rows == [("s1", "src_b", at(D1, 0), 70.0, "rb"), ("s1", "src_b", at(D1, 1), 71.0, "rb")]
 
     a = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 40.0, "ra2", "src_a"))
     b = write(lake_dir, lake.OBSERVATIONS, "src_b", D1, day_rows(D1, ("s1",), 0.0, "rb2", "src_b"))
     # src_b's file is passed too, but only src_a is being replaced: src_b's lake rows are not loaded.
-    assert writer.replace_observations_window(con, Window.day(D1), [a, b], ["src_a"]) == (3, 3)
+    assert replace_observations(con, Window.day(D1), [a, b], ["src_a"]) == (3, 3)
     assert observations(con) == [
         ("s1", "src_a", at(D1, 0), 40.0, "ra2"),
         ("s1", "src_a", at(D1, 1), 41.0, "ra2"),
@@ -372,10 +399,10 @@ def test_replace_observations_leaves_other_sources_untouched(con, lake_dir):
 
 def test_replace_observations_for_some_sites_keeps_the_other_sites_rows(con, lake_dir):
     first = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1", "s2", "s3"), 0.0, "r1"))
-    writer.replace_observations_window(con, Window.day(D1), [first], ["src_a"])
+    replace_observations(con, Window.day(D1), [first], ["src_a"])
     # The day file now holds new rows for every site; only s2 is in scope.
     newer = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1", "s2", "s3"), 100.0, "r2", hours=2))
-    assert writer.replace_observations_window(con, Window.day(D1), [newer], ["src_a"], sites=["s2"]) == (3, 2)
+    assert replace_observations(con, Window.day(D1), [newer], ["src_a"], sites=["s2"]) == (3, 2)
     assert observations(con) == [
         ("s1", "src_a", at(D1, 0), 0.0, "r1"),
         ("s1", "src_a", at(D1, 1), 1.0, "r1"),
@@ -391,7 +418,7 @@ def test_replace_observations_for_some_sites_keeps_the_other_sites_rows(con, lak
 def test_replace_observations_loads_only_the_window_hours_of_a_file(con, lake_dir):
     stray = hourly([("s1", at(D1, 23), 1.0), ("s1", at(D2, 0), 2.0), ("s1", at(D2, 23), 3.0)], "r1")
     files = [write(lake_dir, lake.OBSERVATIONS, "src_a", D2, stray)]
-    assert writer.replace_observations_window(con, Window.day(D2), files, ["src_a"]) == (0, 2)
+    assert replace_observations(con, Window.day(D2), files, ["src_a"]) == (0, 2)
     assert [r[2] for r in observations(con)] == [at(D2, 0), at(D2, 23)]
 
 
@@ -399,9 +426,9 @@ def test_replace_observations_loads_only_the_window_hours_of_a_file(con, lake_di
 def test_replace_observations_with_nothing_to_load_empties_the_slice(con, lake_dir, empty_file):
     old = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 10.0, "r1"))
     other = write(lake_dir, lake.OBSERVATIONS, "src_a", D2, day_rows(D2, ("s1",), 20.0, "r1"))
-    writer.replace_observations_window(con, Window(D1, D2), [old, other], ["src_a"])
+    replace_observations(con, Window(D1, D2), [old, other], ["src_a"])
     files = [write(lake_dir, lake.OBSERVATIONS, "src_a", D1, hourly([], "r2"))] if empty_file else []
-    assert writer.replace_observations_window(con, Window.day(D1), files, ["src_a"]) == (3, 0)
+    assert replace_observations(con, Window.day(D1), files, ["src_a"]) == (3, 0)
     assert [r[2] for r in observations(con)] == [at(D2, 0), at(D2, 1), at(D2, 2)]
 
 
@@ -440,7 +467,7 @@ def test_replace_observations_failing_midway_keeps_the_previous_rows(con, lake_d
         write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1", "s2"), 10.0, "r1")),
         write(lake_dir, lake.OBSERVATIONS, "src_a", D2, day_rows(D2, ("s1", "s2"), 20.0, "r1")),
     ]
-    writer.replace_observations_window(con, Window(D1, D2), old, ["src_a"])
+    replace_observations(con, Window(D1, D2), old, ["src_a"])
     before = observations(con)
     assert len(before) == 12
 
@@ -448,11 +475,11 @@ def test_replace_observations_failing_midway_keeps_the_previous_rows(con, lake_d
     bad = lake.day_path(lake_dir, lake.OBSERVATIONS, "src_a", D2)
     spoil(bad)
     with pytest.raises(error):
-        writer.replace_observations_window(con, Window(D1, D2), [good, bad], ["src_a"])
+        replace_observations(con, Window(D1, D2), [good, bad], ["src_a"])
     assert observations(con) == before  # the DELETE that ran first was rolled back, and no row of `good` stays
     assert committed(con, "SELECT count(*), count(*) FILTER (ingestion_run_id = 'r1') FROM observations") == [(12, 12)]
     # The connection is left outside any transaction: the next load works.
-    assert writer.replace_observations_window(con, Window.day(D1), [good], ["src_a"]) == (6, 6)
+    assert replace_observations(con, Window.day(D1), [good], ["src_a"]) == (6, 6)
     assert sorted({r[4] for r in observations(con)}) == ["r1", "r2"]
 
 
@@ -462,21 +489,21 @@ def test_replaces_inside_one_transaction_commit_together_or_not_at_all(con, lake
     old = [
         write(lake_dir, lake.OBSERVATIONS, "src_a", day, day_rows(day, ("s1",), 10.0, "r1")) for day in (D1, D2, D3)
     ]
-    writer.replace_observations_window(con, Window(D1, D3), old, ["src_a"])
+    replace_observations(con, Window(D1, D3), old, ["src_a"])
     before = observations(con)
 
     good = write(lake_dir, lake.OBSERVATIONS, "src_a", D1, day_rows(D1, ("s1",), 80.0, "r2"))
     bad = lake.day_path(lake_dir, lake.OBSERVATIONS, "src_a", D3)
     _corrupt(bad)
     with pytest.raises(duckdb.Error), writer.transaction(con):
-        assert writer.replace_observations_window(con, Window.day(D1), [good], ["src_a"]) == (3, 3)
-        writer.replace_observations_window(con, Window.day(D3), [bad], ["src_a"])
+        assert replace_observations(con, Window.day(D1), [good], ["src_a"]) == (3, 3)
+        replace_observations(con, Window.day(D3), [bad], ["src_a"])
     assert observations(con) == before  # D1's replace, done first, was rolled back with D3's
 
     newer = write(lake_dir, lake.OBSERVATIONS, "src_a", D3, day_rows(D3, ("s1",), 30.0, "r2"))
     with writer.transaction(con):
-        writer.replace_observations_window(con, Window.day(D1), [good], ["src_a"])
-        writer.replace_observations_window(con, Window.day(D3), [newer], ["src_a"])
+        replace_observations(con, Window.day(D1), [good], ["src_a"])
+        replace_observations(con, Window.day(D3), [newer], ["src_a"])
     runs = committed(con, "SELECT observed_at::DATE, min(ingestion_run_id) FROM observations GROUP BY 1 ORDER BY 1")
     assert runs == [(D1, "r2"), (D2, "r1"), (D3, "r2")]  # D2, between the two windows, kept its rows
 
@@ -503,12 +530,12 @@ def test_replace_rejected_loads_the_partition_from_the_path_and_is_idempotent(co
         (D1, "s2", "src_a", at(D1, 9), "less_than_or_equal_to(60.0)", "temperature_c", "70", "r1"),
         (D2, "s1", "src_a", at(D2, 1), "less_than_or_equal_to(60.0)", "temperature_c", "99.9", "r1"),
     ]
-    assert writer.replace_rejected_window(con, Window(D1, D2), files, ["src_a"]) == 3
+    assert replace_rejected(con, Window(D1, D2), files, ["src_a"]) == 3
     assert rejected(con) == expected
     assert con.sql("SELECT record, ingested_at FROM rejected_observations WHERE failure_case = '70'").fetchall() == [
         ('{"site_id": "s2", "temperature_c": 70.0}', INGESTED)
     ]
-    assert writer.replace_rejected_window(con, Window(D1, D2), files, ["src_a"]) == 3
+    assert replace_rejected(con, Window(D1, D2), files, ["src_a"]) == 3
     assert rejected(con) == expected
 
 
@@ -518,11 +545,11 @@ def test_replace_rejected_touches_only_its_days_sources_and_sites(con, lake_dir)
         write(lake_dir, lake.REJECTED, "src_a", D2, rejects([("s1", at(D2, 0), "63")], "r1")),
         write(lake_dir, lake.REJECTED, "src_b", D1, rejects([("s1", at(D1, 0), "64")], "r1", "src_b")),
     ]
-    writer.replace_rejected_window(con, Window(D1, D2), setup, ["src_a", "src_b"])
+    replace_rejected(con, Window(D1, D2), setup, ["src_a", "src_b"])
     assert len(rejected(con)) == 4
     # A run for src_a, day D1, site s1 only: its new file holds s1 and s2 rows.
     new = write(lake_dir, lake.REJECTED, "src_a", D1, rejects([("s1", at(D1, 5), "65"), ("s2", at(D1, 5), "66")], "r2"))
-    assert writer.replace_rejected_window(con, Window.day(D1), [new], ["src_a"], sites=["s1"]) == 1
+    assert replace_rejected(con, Window.day(D1), [new], ["src_a"], sites=["s1"]) == 1
     assert [(r[0], r[1], r[2], r[6], r[7]) for r in rejected(con)] == [
         (D1, "s1", "src_a", "65", "r2"),
         (D1, "s1", "src_b", "64", "r1"),  # other source
@@ -533,19 +560,19 @@ def test_replace_rejected_touches_only_its_days_sources_and_sites(con, lake_dir)
 
 def test_replace_rejected_without_files_empties_the_slice(con, lake_dir):
     files = [write(lake_dir, lake.REJECTED, "src_a", d, rejects([("s1", at(d, 0), "61")], "r1")) for d in (D1, D2)]
-    writer.replace_rejected_window(con, Window(D1, D2), files, ["src_a"])
-    assert writer.replace_rejected_window(con, Window.day(D2), [], ["src_a"]) == 0
+    replace_rejected(con, Window(D1, D2), files, ["src_a"])
+    assert replace_rejected(con, Window.day(D2), [], ["src_a"]) == 0
     assert [r[0] for r in rejected(con)] == [D1]
 
 
 def test_replace_rejected_failing_midway_keeps_the_previous_rows(con, lake_dir):
     files = [write(lake_dir, lake.REJECTED, "src_a", d, rejects([("s1", at(d, 0), "61")], "r1")) for d in (D1, D2)]
-    writer.replace_rejected_window(con, Window(D1, D2), files, ["src_a"])
+    replace_rejected(con, Window(D1, D2), files, ["src_a"])
     before = rejected(con)
     good = write(lake_dir, lake.REJECTED, "src_a", D1, rejects([("s1", at(D1, 0), "77")], "r2"))
     _corrupt(files[1])
     with pytest.raises(duckdb.Error):
-        writer.replace_rejected_window(con, Window(D1, D2), [good, files[1]], ["src_a"])
+        replace_rejected(con, Window(D1, D2), [good, files[1]], ["src_a"])
     assert rejected(con) == before
     assert [r[7] for r in before] == ["r1", "r1"]
 
