@@ -258,9 +258,13 @@ def _build(
 
 def _latest_metadata(context: dg.AssetExecutionContext, unique_id: str) -> Mapping[str, dg.MetadataValue]:
     """The metadata of the model's latest materialization (any partition), or {}: where a chart finds the
-    picture it may carry over."""
-    key = get_asset_key_for_model([context.assets_def], unique_id.rsplit(".", 1)[-1])
-    entry = context.instance.get_latest_materialization_event(key)
+    picture it may carry over. A lookup that fails only means drawing again: never a failed dbt step."""
+    try:
+        key = get_asset_key_for_model([context.assets_def], unique_id.rsplit(".", 1)[-1])
+        entry = context.instance.get_latest_materialization_event(key)
+    except Exception as exc:  # a nicety, as the metadata around it
+        context.log.warning(f"Could not read the previous materialization of {unique_id}: {exc!r}")
+        return {}
     return entry.asset_materialization.metadata if entry and entry.asset_materialization else {}
 
 

@@ -265,9 +265,9 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
         **history_table(settings),
         freshness_policy=WAREHOUSE_FRESHNESS,
         description=(
-            "Tables `observations`: every source's validated hourly rows (UTC, SI units), key "
-            "(site_id, source, observed_at), and `rejected_observations`: the rows that failed validation, with "
-            "the failed check, column, value and the whole row as JSON (quarantined, never silently dropped). A "
+            "Tables `observations` (every source's validated hourly rows, UTC, SI units, key "
+            "(site_id, source, observed_at)) and `rejected_observations` (the rows that failed validation, with "
+            "the failed check, column, value and the whole row as JSON: quarantined, never silently dropped). A "
             "run replaces its UTC window of both in one transaction: re-running is idempotent and a failure "
             "leaves the previous rows."
         ),

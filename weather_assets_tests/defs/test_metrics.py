@@ -452,3 +452,10 @@ def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(backfill, monke
 
 
 # --- the chart, without dbt ---------------------------------------------------------------------
+
+
+def test_a_previous_picture_that_cannot_be_looked_up_means_drawing_again_not_failing():
+    """Outside a dbt asset's step there is no assets definition to find the model's key in: {} (logged)."""
+    with dg.instance_for_test() as instance:
+        context = dg.build_asset_context(instance=instance)
+        assert metrics._latest_metadata(context, charts.DAILY_WEATHER_UID) == {}
