@@ -73,8 +73,8 @@ ONE_DAY_MATERIALIZE_IN_PROCESS = "dagster.materialize() (ephemeral instance)"
 TARGET_PEAK_RSS_MB = 1536.0
 TARGET_VALIDATION_SHARE = 0.20
 TARGET_READER_FAILED_READS = 0
-# The reader's load (section 1c): as long as the UI backfill of #12's acceptance, apart from the timed year load,
-# whose figures a reader's CPU (it opens a session, loading extensions, every read) would distort.
+# The reader's load (section 1c): 60 days, as the UI backfill the warehouse's readers are judged on, apart from the
+# timed year load, whose figures a reader's CPU (it opens a session, loading extensions, every read) would distort.
 READER_LOAD_DAYS = 60
 READER_LOAD_END = YEAR_START + dt.timedelta(days=READER_LOAD_DAYS - 1)
 HISTORY_TIMEOUT_S = 600  # the history load is killed after this; the reader stops by itself shortly after
