@@ -247,7 +247,10 @@ def _build(
 ) -> Iterator[Any]:
     """One `dbt build` of the asset's selection (`window`: the partitioned asset's UTC days; None: every day),
     its artifacts under `which` (`_target_path`), its events with row counts."""
-    with process_environment(dbt_window_environment(window, full_refresh=full_refresh)):
+    # The window, and where the lake is as this process resolved it: dbt runs in dbt_project/, where a relative
+    # data directory (the default `data`) would name another lake (weather_assets/dbt_child.py).
+    environment = dbt_window_environment(window, full_refresh=full_refresh) | ducklake.dbt_environment(settings.lake)
+    with process_environment(environment):
         invocation = dbt.cli(
             dbt_build_args(full_refresh=full_refresh),
             context=context,

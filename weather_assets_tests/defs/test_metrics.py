@@ -459,3 +459,21 @@ def test_a_previous_picture_that_cannot_be_looked_up_means_drawing_again_not_fai
     with dg.instance_for_test() as instance:
         context = dg.build_asset_context(instance=instance)
         assert metrics._latest_metadata(context, charts.DAILY_WEATHER_UID) == {}
+
+
+def test_a_relative_data_directory_names_the_same_lake_for_dbt(tmp_path, monkeypatch, dbt_manifest):
+    """`make run` leaves WEATHER_ASSETS_DATA_DIR at its default, the relative `data`. dbt runs in dbt_project/,
+    where `data` names another directory: the step passes the lake as it resolved it, and dbt builds there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", "data")  # read by the dbt child too, as in a real run
+    monkeypatch.setattr("dagster_dbt.core.resource.check_output", _no_subprocess_output)
+    settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo", "WEATHER_ASSETS_DATA_DIR": "data"})
+    assert settings.data_dir == tmp_path / "data"
+    defs = dg.Definitions.merge(metrics.build_defs(settings), resources.build_defs(settings))
+    make_warehouse(settings)
+    _, rest = metrics.build_dbt_assets(settings)
+
+    assert dg.materialize([rest], resources=defs.resources, raise_on_error=False).success
+    with open_lake(settings, read_only=True) as con:
+        views = con.execute("select table_name from information_schema.tables where table_schema = 'staging'")
+        assert ("stg_observations",) in views.fetchall()
