@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import polars as pl
+
+from bench.floor import fetch
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # no network from a bench (and none here)
 
@@ -28,16 +29,9 @@ def main(plan_path: str, out_dir: str) -> dict:
 
     @dlt.resource(name="observations", write_disposition="append")
     def observations():
-        with httpx.Client(timeout=httpx.Timeout(120, connect=10)) as client:
-            for request in plan["requests"]:
-                response = client.get(plan["url"], params=[tuple(p) for p in request["params"]])
-                response.raise_for_status()
-                for site_id, element in zip(request["site_ids"], response.json(), strict=True):
-                    frame = pl.DataFrame(element["hourly"], infer_schema_length=None, strict=False)
-                    yield frame.with_columns(
-                        pl.col("time").str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M"),
-                        pl.lit(site_id).alias("site_id"),
-                    ).to_arrow()
+        for _, site_frames in fetch(plan):
+            for frame in site_frames:
+                yield frame.with_columns(pl.col("time").str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M")).to_arrow()
 
     pipeline = dlt.pipeline(
         pipeline_name="bench_weather",

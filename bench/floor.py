@@ -13,6 +13,7 @@ marts: that difference is what the platform/floor ratio prices.
 import json
 import sys
 import time
+from collections.abc import Iterator
 
 import duckdb
 import httpx
@@ -26,18 +27,28 @@ BOUNDS = {
 }
 
 
-def main(plan_path: str, db_path: str) -> dict:
-    plan = json.loads(open(plan_path).read())
-    t0 = time.perf_counter()
-    frames, n_bytes = [], 0
+def fetch(plan: dict) -> Iterator[tuple[bytes, list[pl.DataFrame]]]:
+    """Each planned response, in order: its body and one frame per site (the API's hourly columns + site_id).
+    The floors and the dlt peer read the responses through this one loop."""
     with httpx.Client(timeout=httpx.Timeout(120, connect=10)) as client:
         for request in plan["requests"]:
             response = client.get(plan["url"], params=[tuple(p) for p in request["params"]])
             response.raise_for_status()
-            n_bytes += len(response.content)
-            for site_id, element in zip(request["site_ids"], response.json(), strict=True):
-                frame = pl.DataFrame(element["hourly"], infer_schema_length=None, strict=False)
-                frames.append(frame.with_columns(pl.lit(site_id).alias("site_id")))
+            yield response.content, [
+                pl.DataFrame(element["hourly"], infer_schema_length=None, strict=False).with_columns(
+                    pl.lit(site_id).alias("site_id")
+                )
+                for site_id, element in zip(request["site_ids"], response.json(), strict=True)
+            ]
+
+
+def main(plan_path: str, db_path: str) -> dict:
+    plan = json.loads(open(plan_path).read())
+    t0 = time.perf_counter()
+    frames, n_bytes = [], 0
+    for body, site_frames in fetch(plan):
+        n_bytes += len(body)
+        frames += site_frames
     t1 = time.perf_counter()
     df = pl.concat(frames, how="vertical_relaxed").with_columns(
         pl.col("time").str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M")

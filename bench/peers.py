@@ -38,14 +38,18 @@ PEER_TIMEOUT_S = 600
 NUMERIC_TYPES = frozenset({"DOUBLE", "FLOAT", "INTEGER", "BIGINT", "HUGEINT", "SMALLINT", "TINYINT"})
 
 
-def write_plan(server: BenchServer, path: Path) -> Path:
+def year_plan(server: BenchServer) -> dict:
     """The platform's own requests for the year (the same URLs, hence byte-identical answers)."""
     plan = plan_archive_requests(server.sites, YEAR_START, YEAR_END)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
+    return {
         "url": server.archive_url,
         "requests": [{"params": r.params(), "site_ids": [s.id for s in r.sites]} for r in plan],
-    }))
+    }
+
+
+def write_json(path: Path, value: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
     return path
 
 
@@ -159,9 +163,7 @@ def bench_same_output(server: BenchServer, work: Path, env: dict[str, str],
          "elevation_m": s.elevation_m, "stations": json.dumps(dict(s.stations), sort_keys=True)}
         for s in load_catalog(SITES_FILE)
     ]
-    job = root / "job.json"
-    plan = json.loads(write_plan(server, root / "plan.json").read_text())
-    job.write_text(json.dumps(plan | {"sites": sites, "ddl": str(DDL), "models": models}))
+    job = write_json(root / "job.json", year_plan(server) | {"sites": sites, "ddl": str(DDL), "models": models})
     out = root / "out"
     log = root / "log.txt"
     server.handler.reset_counts()
@@ -194,7 +196,7 @@ def bench_same_output(server: BenchServer, work: Path, env: dict[str, str],
 
 def bench_dlt(server: BenchServer, work: Path) -> dict:
     root = work / "dlt"
-    plan = write_plan(server, root / "plan.json")
+    plan = write_json(root / "plan.json", year_plan(server))
     log = root / "log.txt"
     server.handler.reset_counts()
     env = dict(os.environ, RUNTIME__DLTHUB_TELEMETRY="false", PYTHONPATH=str(REPO_ROOT))

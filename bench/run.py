@@ -275,13 +275,7 @@ def breakdown(history: dict) -> dict:
 
 
 def bench_floor(server: BenchServer, work: Path, platform_counts: dict | None) -> dict:
-    plan = plan_archive_requests(server.sites, YEAR_START, YEAR_END)
-    plan_file = work / "floor" / "plan.json"
-    plan_file.parent.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(json.dumps({
-        "url": server.archive_url,
-        "requests": [{"params": r.params(), "site_ids": [s.id for s in r.sites]} for r in plan],
-    }))
+    plan_file = peers.write_json(work / "floor" / "plan.json", peers.year_plan(server))
     db = work / "floor" / "floor.duckdb"
     server.handler.reset_counts()
     log = work / "floor" / "out.txt"

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import duckdb
-import httpx
 import polars as pl
 
-from bench.floor import BOUNDS
+from bench.floor import BOUNDS, fetch
 
 # Open-Meteo's hourly variables -> the warehouse's columns (weather_assets/providers/open_meteo.py).
 COLUMNS = {
@@ -42,15 +41,10 @@ RUN_ID = "same-output-floor"
 def fetch_and_land(job: dict, raw_dir: Path) -> tuple[list[pl.DataFrame], int]:
     frames, n_bytes = [], 0
     raw_dir.mkdir(parents=True, exist_ok=True)
-    with httpx.Client(timeout=httpx.Timeout(120, connect=10)) as client:
-        for i, request in enumerate(job["requests"]):
-            response = client.get(job["url"], params=[tuple(p) for p in request["params"]])
-            response.raise_for_status()
-            n_bytes += len(response.content)
-            (raw_dir / f"response-{i}.json.gz").write_bytes(gzip.compress(response.content, compresslevel=6))
-            for site_id, element in zip(request["site_ids"], response.json(), strict=True):
-                frame = pl.DataFrame(element["hourly"], infer_schema_length=None, strict=False)
-                frames.append(frame.with_columns(pl.lit(site_id).alias("site_id")))
+    for i, (body, site_frames) in enumerate(fetch(job)):
+        n_bytes += len(body)
+        (raw_dir / f"response-{i}.json.gz").write_bytes(gzip.compress(body, compresslevel=6))
+        frames += site_frames
     return frames, n_bytes
 
 
