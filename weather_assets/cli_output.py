@@ -140,8 +140,10 @@ class Progress(logging.Handler):
             return
         for name in PHASES if self.label is None else ():
             phase = self.phases.get(name)
-            if phase is None or name in self.printed or not phase.steps <= phase.done:
+            if phase is None or name in self.printed:
                 continue
+            if not phase.steps <= phase.done:
+                break  # in PHASES order: the warehouse's checks may end after dbt has started
             self.printed.add(name)
             status = "FAILED " if phase.failed else ""
             line = f"  {self.provider:<22} {name:<9} {status}{phase.figures(name):<44} {phase.seconds:6.1f} s"

@@ -1,15 +1,16 @@
 {#-
   The UTC window of an incremental run: ISO dates `min_date` / `max_date` (`max_date` exclusive).
 
-  The partitioned Dagster asset passes `context.partition_time_window` in the environment of its dbt
-  process, WEATHER_ASSETS_DBT_MIN_DATE / WEATHER_ASSETS_DBT_MAX_DATE, read only while dbt executes
+  The Dagster asset passes the UTC days whose history changed since the marts' previous build
+  (weather_assets/warehouse/changes.py) in the environment of its dbt process,
+  WEATHER_ASSETS_DBT_MIN_DATE / WEATHER_ASSETS_DBT_MAX_DATE, read only while dbt executes
   (`execute`): dbt re-parses the whole project when `--vars` change, and re-parses a file whose env_var()
   value changed since parsing, so a window read at parse time would cost every run a parse. The vars
   `min_date` / `max_date` (`dbt build --vars ...` by hand) take precedence.
 
   Returns none when neither is set (a plain `dbt build` processes everything), otherwise
   {'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}. Anything else is a compile error, so a typo can
-  never silently turn a partition run into a full rebuild or inject SQL.
+  never silently turn a windowed run into a full rebuild or inject SQL.
 -#}
 {% macro utc_window() %}
     {%- set min_date = var('min_date', none) -%}

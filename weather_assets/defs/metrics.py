@@ -1,17 +1,22 @@
 """The metrics layer: the dbt project's models as Dagster assets (`<schema>/<model>`, group metrics).
 
-Incremental models are one partitioned `@dbt_assets` given its UTC partition window in dbt's environment
-(`Window.dbt_environment`); every other model is a second, unpartitioned `@dbt_assets`. Both write the
-warehouse, so both take its pool; dbt tests arrive as asset checks. Builds of some marts carry a picture of
-their data in their metadata (defs/charts.py). Importing this module
-needs no manifest: the assets are built in a cached factory after `dbt parse` has run.
+One unpartitioned `@dbt_assets`, one `dbt build` per step. Staging views and full-rebuild tables are rebuilt
+by every build; the incremental marts recompute the UTC days whose history rows changed since their previous
+build (warehouse/changes.py: DuckLake's change feed from the snapshot that build recorded), given to dbt as a
+window in its environment (`Window.dbt_environment`). So a daily load, a year's backfill, or loads made with
+`--no-marts` all end with marts that match the history, in one dbt process and one materialization per model.
+The step writes the warehouse, so it takes its pool; dbt tests arrive as asset checks. Builds of some marts
+carry a picture of their data in their metadata (defs/charts.py). Importing this module needs no manifest:
+the assets are built in a cached factory after `dbt parse` has run.
 """
 
 # No `from __future__ import annotations`: Dagster reads the run-config class from the asset
 # function's live annotations, and a string "DbtConfig" does not resolve.
 import contextlib
+import dataclasses
 import functools
 import importlib.metadata
+import json
 import os
 import shutil
 import sys
@@ -38,26 +43,29 @@ from weather_assets.defs.common import (
     LAKE_SNAPSHOT_METADATA,
     METRICS_GROUP,
     WAREHOUSE_POOL,
-    daily_partitions,
-    partition_window,
     unpartitioned_downstream_condition,
 )
 from weather_assets.defs.resources import WarehouseResource
 from weather_assets.settings import Settings
-from weather_assets.warehouse import ducklake
+from weather_assets.warehouse import changes, ducklake
 from weather_assets.window import DBT_MAX_DATE_VAR, DBT_MIN_DATE_VAR, Window
 
-INCREMENTAL_SELECTOR = "config.materialized:incremental"
 DBT_WRAPPER = "weather-assets-dbt"  # pyproject's console script for weather_assets/dbt_child.py
 FORECAST_SKILL_UID = "model.weather_assets.forecast_skill"
 EMPTY_REASON_METADATA = "empty_because"
+# On every incremental mart a build materializes: the lake snapshot it saw the history through (changes.Seen).
+# The next build recomputes the days changed after it.
+HISTORY_SEEN_METADATA = "history_seen_through"
+# On the incremental marts: which days this build recomputed, and why (changes.Recompute.reason).
+RECOMPUTED_METADATA = "recomputed"
 
 
 class DbtConfig(dg.Config):
-    """Run config of both dbt assets."""
+    """Run config of the dbt assets."""
 
     full_refresh: bool = False
-    """Rebuild incremental models from scratch over ALL days (the partition window is ignored)."""
+    """Rebuild the incremental marts from scratch over ALL days (instead of the days whose history changed
+    since their previous build): after changing a mart's SQL, or a site's time zone."""
 
 
 class WeatherDbtTranslator(DagsterDbtTranslator):
@@ -73,13 +81,12 @@ class WeatherDbtTranslator(DagsterDbtTranslator):
         # The custom schema (`+schema:` in dbt_project.yml, verbatim thanks to our
         # generate_schema_name) is the layer: marts/daily_site_weather, staging/stg_sites.
         layer = props["config"].get("schema") or props["fqn"][1]
-        # eager(): rebuild when an upstream (partition) updates; on the partitioned (incremental)
-        # asset it acts per partition, so a loaded day refreshes that day's marts. Unpartitioned
-        # models over the daily history must not wait for "no partition missing", which never holds.
-        incremental = props["config"].get("materialized") == "incremental"
-        condition = dg.AutomationCondition.eager() if incremental else unpartitioned_downstream_condition()
+        # eager(): rebuild when an upstream (a loaded day) updates; a model over the daily history must not
+        # wait for "no partition missing", which never holds. The marts then recompute the days that changed.
         return spec.replace_attributes(
-            key=dg.AssetKey([layer, props["name"]]), group_name=METRICS_GROUP, automation_condition=condition
+            key=dg.AssetKey([layer, props["name"]]),
+            group_name=METRICS_GROUP,
+            automation_condition=unpartitioned_downstream_condition(),
         )
 
 
@@ -167,11 +174,13 @@ def stream_with_row_counts(
     invocation: DbtCliInvocation,
     warehouse: WarehouseResource,
     previous: Callable[[str], Mapping[str, dg.MetadataValue]] = lambda unique_id: {},
+    recorded: Callable[[str], Mapping[str, dg.MetadataValue]] = lambda unique_id: {},
 ) -> Iterator[Any]:
-    """dagster-dbt's events with `dagster/row_count` on table models and the lake snapshot dbt's build left
-    current (`lake_snapshot_id`, for time travel: `AT (VERSION => n)`), read after dbt exits, and the weather
-    chart on `marts/daily_site_weather` when dbt built it (carried over from `previous(unique_id)`, the model's
-    previous metadata, when its rows did not change), and on an empty `marts/forecast_skill` why it is empty.
+    """dagster-dbt's events with `recorded(unique_id)` (what the build knew before dbt started), then
+    `dagster/row_count` on table models and the lake snapshot dbt's build left current (`lake_snapshot_id`, for
+    time travel: `AT (VERSION => n)`), read after dbt exits, and the weather chart on `marts/daily_site_weather`
+    when dbt built it (carried over from `previous(unique_id)`, the model's previous metadata, when its rows did
+    not change), and on an empty `marts/forecast_skill` why it is empty.
 
     Not `.fetch_row_counts()`, which opens an in-process dbt adapter while dbt still runs. Here events are
     held until dbt has finished (its log still streams live), read in one short read-only session, then
@@ -190,7 +199,7 @@ def stream_with_row_counts(
         for event in events
         if isinstance(event, dg.Output | dg.AssetMaterialization) and "unique_id" in event.metadata
     }
-    extra: dict[str, dict[str, dg.MetadataValue]] = {uid: {} for uid in built}
+    extra: dict[str, dict[str, dg.MetadataValue]] = {uid: dict(recorded(uid)) for uid in built}
     try:
         with warehouse.connect(read_only=True) as con:
             snapshot = dg.MetadataValue.int(ducklake.current_snapshot(con))
@@ -236,32 +245,105 @@ def _target_path(settings: Settings, context: dg.AssetExecutionContext, which: s
     return settings.data_dir / "dbt" / f"{context.run.run_id}-{which}"
 
 
+@dataclasses.dataclass(frozen=True)
+class IncrementalModel:
+    """An incremental mart, with the dbt sources it reads (through any model between)."""
+
+    unique_id: str
+    name: str
+    sources: frozenset[str]
+
+
+def incremental_models(
+    manifest: Mapping[str, Any], translator: DagsterDbtTranslator
+) -> dict[dg.AssetKey, IncrementalModel]:
+    """The manifest's incremental models by asset key."""
+    nodes = manifest["nodes"]
+
+    @functools.cache
+    def sources(unique_id: str) -> frozenset[str]:
+        found: set[str] = set()
+        for parent in nodes.get(unique_id, {}).get("depends_on", {}).get("nodes", []):
+            if parent in manifest["sources"]:
+                found.add(manifest["sources"][parent]["name"])
+            else:
+                found |= sources(parent)
+        return frozenset(found)
+
+    return {
+        translator.get_asset_spec(manifest, unique_id, dbt_project).key: IncrementalModel(
+            unique_id, node["name"], sources(unique_id)
+        )
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental"
+    }
+
+
 def _build(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     warehouse: WarehouseResource,
     settings: Settings,
-    which: str,
-    window: Window | None,
+    models: Mapping[dg.AssetKey, IncrementalModel],
     full_refresh: bool,
 ) -> Iterator[Any]:
-    """One `dbt build` of the asset's selection (`window`: the partitioned asset's UTC days; None: every day),
-    its artifacts under `which` (`_target_path`), its events with row counts."""
+    """One `dbt build` of the step's selection, its artifacts under the data dir (`_target_path`), its events
+    with row counts and the lake snapshot it saw the history through; the selected incremental marts recompute
+    what `_recompute` plans (excluded from the build when nothing changed)."""
+    incremental = {model.unique_id: model for key, model in models.items() if key in context.selected_asset_keys}
+    with warehouse.connect(read_only=True) as con:
+        # Read before dbt starts: a load committing while dbt runs is after it, so the next build recomputes it.
+        seen = changes.current(con)
+        recompute = _recompute(context, con, incremental, seen, full_refresh)
+    args = dbt_build_args(full_refresh=full_refresh)
+    if recompute is not None:
+        context.log.info(f"Incremental marts: {recompute.reason}.")
+        if recompute.nothing:
+            args += ["--exclude", " ".join(sorted(model.name for model in incremental.values()))]
+    window = recompute.window if recompute is not None else None
     # The window, and where the lake is as this process resolved it: dbt runs in dbt_project/, where a relative
     # data directory (the default `data`) would name another lake (weather_assets/dbt_child.py).
     environment = dbt_window_environment(window, full_refresh=full_refresh) | ducklake.dbt_environment(settings.lake)
     with process_environment(environment):
-        invocation = dbt.cli(
-            dbt_build_args(full_refresh=full_refresh),
-            context=context,
-            target_path=_target_path(settings, context, which),
-        )
-    yield from stream_with_row_counts(invocation, warehouse, functools.partial(_latest_metadata, context))
+        invocation = dbt.cli(args, context=context, target_path=_target_path(settings, context, "build"))
+
+    def recorded(unique_id: str) -> dict[str, dg.MetadataValue]:
+        if unique_id not in incremental or recompute is None:
+            return {}
+        return {
+            HISTORY_SEEN_METADATA: dg.MetadataValue.json(seen.as_metadata()),
+            RECOMPUTED_METADATA: dg.MetadataValue.text(recompute.reason),
+        }
+
+    yield from stream_with_row_counts(invocation, warehouse, functools.partial(_latest_metadata, context), recorded)
+
+
+def _recompute(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    incremental: Mapping[str, IncrementalModel],
+    seen: changes.Seen,
+    full_refresh: bool,
+) -> changes.Recompute | None:
+    """What the selected incremental marts recompute (None: none is selected). They share one dbt invocation,
+    so one window: from the oldest snapshot any of them saw the history through."""
+    if not incremental:
+        return None
+    if full_refresh:
+        return changes.Recompute(None, True, "full refresh: every day, the tables rebuilt")
+    previous: list[changes.Seen | None] = []
+    for unique_id in incremental:
+        value = _latest_metadata(context, unique_id).get(HISTORY_SEEN_METADATA)
+        previous.append(changes.Seen.from_metadata(value.value if value is not None else None))
+    oldest = None if None in previous else min(previous, key=lambda p: p.snapshot_id)  # type: ignore[union-attr]
+    sources = {source for model in incremental.values() for source in model.sources}
+    return changes.plan(con, sources, oldest, seen)
 
 
 def _latest_metadata(context: dg.AssetExecutionContext, unique_id: str) -> Mapping[str, dg.MetadataValue]:
-    """The metadata of the model's latest materialization (any partition), or {}: where a chart finds the
-    picture it may carry over. A lookup that fails only means drawing again: never a failed dbt step."""
+    """The metadata of the model's latest materialization, or {}: where a chart finds the picture it may carry
+    over, and a mart the lake snapshot it last saw the history through. A lookup that fails only means drawing
+    again, or recomputing every day: never a failed dbt step."""
     try:
         key = get_asset_key_for_model([context.assets_def], unique_id.rsplit(".", 1)[-1])
         entry = context.instance.get_latest_materialization_event(key)
@@ -272,44 +354,27 @@ def _latest_metadata(context: dg.AssetExecutionContext, unique_id: str) -> Mappi
 
 
 @functools.cache
-def build_dbt_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
-    """The two `@dbt_assets` (incremental + the rest), built once per settings."""
+def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
+    """The `@dbt_assets` of every model, built once per settings."""
     manifest = _manifest_path(dbt_project)
     translator = WeatherDbtTranslator()
-
-    @dbt_assets(
-        name="dbt_incremental_models",
-        manifest=manifest,
-        project=dbt_project,
-        select=INCREMENTAL_SELECTOR,
-        partitions_def=daily_partitions(settings),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        dagster_dbt_translator=translator,
-        pool=WAREHOUSE_POOL,
-    )
-    def dbt_incremental_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtConfig
-    ) -> Iterator[Any]:
-        """Recompute every local day that overlaps the UTC partition window (a backfill range
-        runs as one dbt invocation)."""
-        window = partition_window(context)
-        yield from _build(context, dbt, warehouse, settings, "incremental", window, config.full_refresh)
+    models = incremental_models(json.loads(manifest.read_text()), translator)
 
     @dbt_assets(
         name="dbt_models",
         manifest=manifest,
         project=dbt_project,
-        exclude=INCREMENTAL_SELECTOR,
         dagster_dbt_translator=translator,
         pool=WAREHOUSE_POOL,
     )
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtConfig
     ) -> Iterator[Any]:
-        """Staging views and full-rebuild models."""
-        yield from _build(context, dbt, warehouse, settings, "models", None, config.full_refresh)
+        """Every model: views and full-rebuild tables rebuilt, the incremental marts recomputed over the UTC days
+        whose history changed since their previous build."""
+        yield from _build(context, dbt, warehouse, settings, models, config.full_refresh)
 
-    return dbt_incremental_models, dbt_models
+    return dbt_models
 
 
 class WarehouseDbtCliResource(DbtCliResource):
@@ -352,6 +417,6 @@ def dbt_executable() -> str:
 def build_defs(settings: Settings) -> dg.Definitions:
     """The metrics layer: the dbt assets (with their tests as asset checks) and the `dbt` resource."""
     return dg.Definitions(
-        assets=list(build_dbt_assets(settings)),
+        assets=[build_dbt_assets(settings)],
         resources={"dbt": WarehouseDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())},
     )

@@ -1,5 +1,5 @@
-"""The metrics layer's Dagster wiring (weather_assets/defs/metrics.py): keys, deps, partitions,
-checks, automation, the dbt arguments, the weather chart, and two real runs through `materialize()`."""
+"""The metrics layer's Dagster wiring (weather_assets/defs/metrics.py): keys, deps, checks, automation, the dbt
+arguments, the days the incremental marts recompute, the weather chart, and real runs through `materialize()`."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ WAREHOUSE_OBSERVATIONS = dg.AssetKey(["warehouse", "observations"])
 WAREHOUSE_SITES = dg.AssetKey(["warehouse", "sites"])
 WAREHOUSE_FORECASTS = dg.AssetKey(["warehouse", "forecasts"])
 INCREMENTAL = {MART, ROLLING, COMPLETENESS, CONSENSUS, ANOMALIES, AIR_QUALITY, PRECIP_15MIN}
-UNPARTITIONED = {
+REBUILT = {
     STG_OBSERVATIONS, STG_SITES, STG_FORECASTS, STG_REJECTED, STG_AIR_QUALITY, STG_PRECIP_15MIN, PHYSICS, SKILL,
 }  # fmt: skip
 PICTURE_KEYS = {
@@ -54,7 +54,6 @@ PICTURE_KEYS = {
     charts.CONSENSUS_METADATA_KEY,
     charts.AIR_QUALITY_METADATA_KEY,
 }
-RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 HUMIDITY_CHECK = "accepted_range_daily_site_weather_relative_humidity_mean_pct__100__0"
 CONSENSUS_RANGE_CHECKS = {
     f"measure_in_physical_range_provider_consensus_{c}" for c in ("mean_value", "min_value", "max_value")
@@ -69,7 +68,7 @@ def defs(settings, dbt_manifest) -> dg.Definitions:
 
 
 @pytest.fixture
-def dbt_assets(settings, dbt_manifest) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+def dbt_assets(settings, dbt_manifest) -> dg.AssetsDefinition:
     return metrics.build_dbt_assets(settings)
 
 
@@ -81,20 +80,17 @@ def test_importing_the_module_builds_nothing():
 def test_asset_keys_groups_and_kinds(defs):
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs() if "dbt" in spec.kinds}
 
-    assert set(specs) == INCREMENTAL | UNPARTITIONED
+    assert set(specs) == INCREMENTAL | REBUILT
     assert {spec.group_name for spec in specs.values()} == {METRICS_GROUP}
     assert all({"dbt", "duckdb"} <= spec.kinds for spec in specs.values())
 
 
 def test_every_model_is_eager(defs):
-    """Incremental (partitioned) models: plain eager, per partition. Unpartitioned models over the
-    daily history: eager without "no upstream partition missing", which never holds."""
+    """Every model is over the daily history: eager without "no upstream partition missing", which never holds."""
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs() if "dbt" in spec.kinds}
 
-    assert set(specs) == INCREMENTAL | UNPARTITIONED
-    for key in INCREMENTAL:
-        assert specs[key].automation_condition == dg.AutomationCondition.eager(), key
-    for key in UNPARTITIONED:
+    assert set(specs) == INCREMENTAL | REBUILT
+    for key in INCREMENTAL | REBUILT:
         assert specs[key].automation_condition == unpartitioned_downstream_condition(), key
 
 
@@ -135,15 +131,12 @@ def test_merges_with_the_assets_that_write_the_sources(defs, settings):
     assert graph.get(MART).parent_keys == {STG_OBSERVATIONS, STG_SITES}
 
 
-def test_incremental_models_are_daily_partitioned_single_run_and_pooled(dbt_assets, settings):
-    incremental, rest = dbt_assets
-
-    assert incremental.keys == INCREMENTAL
-    assert incremental.partitions_def == daily_partitions(settings)
-    assert incremental.backfill_policy == dg.BackfillPolicy.single_run()
-    assert rest.keys == UNPARTITIONED
-    assert rest.partitions_def is None
-    assert incremental.op.pool == rest.op.pool == WAREHOUSE_POOL
+def test_one_unpartitioned_pooled_asset_builds_every_model(dbt_assets):
+    """One dbt invocation per step: the marts are not partitioned (they recompute what changed), so views, tables
+    and marts share a step."""
+    assert dbt_assets.keys == INCREMENTAL | REBUILT
+    assert dbt_assets.partitions_def is None
+    assert dbt_assets.op.pool == WAREHOUSE_POOL
 
 
 def test_the_factory_is_cached_per_settings(dbt_assets, settings):
@@ -151,11 +144,8 @@ def test_the_factory_is_cached_per_settings(dbt_assets, settings):
 
 
 def test_dbt_tests_are_asset_checks(dbt_assets):
-    incremental, rest = dbt_assets
-
-    assert {key.asset_key for key in incremental.check_keys} == INCREMENTAL
-    assert {key.asset_key for key in rest.check_keys} == UNPARTITIONED
-    names = {key.name for key in incremental.check_keys}
+    assert {key.asset_key for key in dbt_assets.check_keys} == INCREMENTAL | REBUILT
+    names = {key.name for key in dbt_assets.check_keys}
     assert {
         "unique_combination_daily_site_weather_site_id__source__local_date",
         "relationships_daily_site_weather_site_id__site_id__ref_stg_sites_",
@@ -165,10 +155,23 @@ def test_dbt_tests_are_asset_checks(dbt_assets):
     } <= names
     # Every mart: a unique key and a relationship to the sites.
     for key in INCREMENTAL | {SKILL}:
-        checks = {c.name for c in incremental.check_keys | rest.check_keys if c.asset_key == key}
+        checks = {c.name for c in dbt_assets.check_keys if c.asset_key == key}
         assert any(name.startswith(f"unique_combination_{key.path[-1]}_") for name in checks), key
         assert f"relationships_{key.path[-1]}_site_id__site_id__ref_stg_sites_" in checks, key
-    assert dg.AssetCheckKey(STG_SITES, "unique_stg_sites_site_id") in rest.check_keys
+    assert dg.AssetCheckKey(STG_SITES, "unique_stg_sites_site_id") in dbt_assets.check_keys
+
+
+def test_each_incremental_mart_knows_the_history_sources_it_reads(dbt_manifest):
+    """Through the models between: what decides which tables' changes a mart recomputes."""
+    models = metrics.incremental_models(json.loads(dbt_manifest.read_text()), metrics.WeatherDbtTranslator())
+
+    assert set(models) == INCREMENTAL
+    assert models[MART].sources == models[ROLLING].sources == {"observations", "sites"}
+    assert models[COMPLETENESS].sources == {"observations", "sites"}  # the quarantine via the observations source
+    assert models[CONSENSUS].sources == models[ANOMALIES].sources == {"observations", "sites"}
+    assert models[AIR_QUALITY].sources == {"air_quality", "sites"}
+    assert models[PRECIP_15MIN].sources == {"precipitation_15min", "sites"}
+    assert models[MART].name == "daily_site_weather" and models[MART].unique_id.endswith(".daily_site_weather")
 
 
 def test_a_partition_window_goes_to_dbt_in_its_environment_not_its_arguments(tmp_path, settings):
@@ -249,23 +252,30 @@ def test_the_dbt_resource_skips_the_version_subprocess_and_the_in_process_adapte
 
 
 @dataclasses.dataclass(frozen=True)
-class Backfill:
+class Builds:
+    """Four builds of every model on one warehouse and one Dagster instance, as a deployment makes them."""
+
     settings: Settings
     defs: dg.Definitions
-    incremental: dg.AssetsDefinition
-    rest: dg.AssetsDefinition
-    views: dg.ExecuteInProcessResult
-    result: dg.ExecuteInProcessResult
-    snapshot: int  # the lake's snapshot right after `result`
-    rerun: dg.ExecuteInProcessResult  # the same window again, on result's instance, unable to draw a weather chart
+    assets: dg.AssetsDefinition
+    instance: dg.DagsterInstance
+    first: dg.ExecuteInProcessResult  # no build before it: every day
+    first_snapshot: int  # the lake's snapshot right after `first`
+    changed: dg.ExecuteInProcessResult  # after kolkata's UTC 2024-01-17 hours warmed by 10 degrees
+    changed_snapshot: int
+    same: dg.ExecuteInProcessResult  # after UTC 2024-01-15 was re-loaded with the same rows; drawing would fail
+    nothing: dg.ExecuteInProcessResult  # the daily mart alone, nothing changed since `same`
+
+
+def _seen(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dg.AssetMaterialization:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
+    return event.materialization
 
 
 @pytest.fixture(scope="module")
-def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
-    """The views, then a two-day single-run backfill of the incremental models, through
-    `materialize()` on a fresh warehouse, then the same backfill again on the same instance: shared by the tests
-    below (each dbt run through Dagster costs ~10 s). dbt artifacts go to the data dir, never the repository's
-    dbt_project/target."""
+def builds(tmp_path_factory, dbt_manifest) -> Builds:
+    """Shared by the tests below (each dbt run through Dagster costs seconds). dbt artifacts go to the data dir,
+    never the repository's dbt_project/target."""
     settings = Settings.from_env({"WEATHER_ASSETS_PROVIDERS": "open_meteo",
                                   "WEATHER_ASSETS_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     with pytest.MonkeyPatch.context() as mp:
@@ -274,79 +284,129 @@ def backfill(tmp_path_factory, dbt_manifest) -> Backfill:
         # The project's resource never spawns `dbt --version` (WarehouseDbtCliResource).
         mp.setattr("dagster_dbt.core.resource.check_output", _no_subprocess_output)
         defs = dg.Definitions.merge(metrics.build_defs(settings), resources.build_defs(settings))
-        incremental, rest = metrics.build_dbt_assets(settings)
+        assets = metrics.build_dbt_assets(settings)
         make_warehouse(settings)
-        views = dg.materialize([rest], resources=defs.resources)
-        # UTC [2024-01-15, 2024-01-17) as one dbt invocation.
-        tags = dict(zip(RANGE_TAGS, ("2024-01-15", "2024-01-16"), strict=True))
         instance = dg.DagsterInstance.ephemeral()
-        result = dg.materialize([incremental], resources=defs.resources, tags=tags, instance=instance)
-        with open_lake(settings, read_only=True) as con:
-            snapshot = ducklake.current_snapshot(con)
-        # Nothing changed, so no picture needs drawing: drawing the weather chart would now fail (and leave it out).
+
+        def build(**kwargs) -> dg.ExecuteInProcessResult:
+            return dg.materialize([assets], resources=defs.resources, instance=instance, **kwargs)
+
+        def snapshot() -> int:
+            with open_lake(settings, read_only=True) as con:
+                return ducklake.current_snapshot(con)
+
+        first = build()
+        first_snapshot = snapshot()
+        with open_lake(settings) as con:
+            con.execute("update observations set temperature_c = temperature_c + 10 where site_id = 'kolkata'"
+                        " and observed_at >= '2024-01-17' and observed_at < '2024-01-18'")
+        changed = build()
+        changed_snapshot = snapshot()
+        with open_lake(settings) as con:  # what a re-pull of an unchanged day does: delete + insert, one commit
+            con.execute("begin")
+            con.execute("create temp table day as select * from observations"
+                        " where observed_at >= '2024-01-15' and observed_at < '2024-01-16'")
+            con.execute("delete from observations where observed_at >= '2024-01-15' and observed_at < '2024-01-16'")
+            con.execute("insert into observations select * from day")
+            con.execute("commit")
+        # The charted rows did not change, so no picture needs drawing: drawing would now fail (and leave it out).
         mp.setattr(charts, "weather_chart_markdown", _no_drawing)
-        rerun = dg.materialize([incremental], resources=defs.resources, tags=tags, instance=instance)
-    return Backfill(settings, defs, incremental, rest, views, result, snapshot, rerun)
+        same = build()
+        nothing = build(selection=[MART])
+    return Builds(settings, defs, assets, instance, first, first_snapshot, changed, changed_snapshot, same, nothing)
 
 
 def _no_drawing(rows):
     raise AssertionError("drew a chart whose rows had not changed")
 
 
-def test_materialize_builds_the_window_and_reports_checks_and_row_counts(backfill):
-    assert backfill.views.success
-    assert {e.asset_key for e in backfill.views.get_asset_materialization_events()} == UNPARTITIONED
-    result = backfill.result
+def _daily(settings: Settings, version: int | None = None) -> dict[tuple[str, dt.date], float]:
+    at = f" at (version => {version})" if version is not None else ""
+    with open_lake(settings, read_only=True) as con:
+        rows = con.execute(f"select site_id, local_date, temperature_mean_c from marts.daily_site_weather{at}")
+        return {(site, day): mean for site, day, mean in rows.fetchall()}
 
+
+def test_the_first_build_computes_every_day_and_reports_checks_and_row_counts(builds):
+    result = builds.first
     assert result.success
-    with open_lake(backfill.settings, read_only=True) as con:
-        days = con.execute("select site_id, local_date from marts.daily_site_weather order by all").fetchall()
-        hours = con.execute("select min(observed_at), max(observed_at) from marts.provider_consensus").fetchall()
-    assert days == [
-        ("anchorage", dt.date(2024, 1, 14)),
-        ("anchorage", dt.date(2024, 1, 15)),
-        ("anchorage", dt.date(2024, 1, 16)),
-        ("kolkata", dt.date(2024, 1, 15)),
-        ("kolkata", dt.date(2024, 1, 16)),
-        ("kolkata", dt.date(2024, 1, 17)),
+    days = sorted(_daily(builds.settings))
+    # UTC 2024-01-13 .. 18 is local 12 .. 18 in Anchorage (UTC-9), 13 .. 19 in Kolkata (UTC+5:30).
+    assert days == [("anchorage", dt.date(2024, 1, d)) for d in range(12, 19)] + [
+        ("kolkata", dt.date(2024, 1, d)) for d in range(13, 20)
     ]
-    assert hours == [(dt.datetime(2024, 1, 15), dt.datetime(2024, 1, 16, 23))]  # the UTC window only
-    # One materialization per partition of the range and mart, each with the table's row count:
-    # 6 local days; consensus 2 sites x 48 h x 3 measures (temperature, humidity, dew point);
-    # no anomalies (6 days of history < the 7-day minimum baseline).
+    # One materialization per model, each table with its row count: consensus 2 sites x 144 h x 3 measures
+    # (temperature, humidity, dew point); no anomalies (6 days of history < the 7-day minimum baseline).
     materializations = result.get_asset_materialization_events()
-    assert sorted((e.asset_key.to_user_string(), e.partition) for e in materializations) == sorted(
-        (key.to_user_string(), day) for key in INCREMENTAL for day in ("2024-01-15", "2024-01-16")
+    assert sorted(e.asset_key.to_user_string() for e in materializations) == sorted(
+        key.to_user_string() for key in INCREMENTAL | REBUILT
     )
-    row_counts = {e.asset_key: e.materialization.metadata["dagster/row_count"].value for e in materializations}
+    assert all(e.partition is None for e in materializations)
+    row_counts = {e.asset_key: e.materialization.metadata["dagster/row_count"].value for e in materializations
+                  if e.asset_key in INCREMENTAL}  # fmt: skip
     # No air quality in this warehouse: its mart builds, empty.
-    assert row_counts == {MART: 6, ROLLING: 6, COMPLETENESS: 6, CONSENSUS: 2 * 48 * 3, ANOMALIES: 0, AIR_QUALITY: 0,
-                          PRECIP_15MIN: 0}  # fmt: skip
-    # Every model's materialization names the lake snapshot dbt's build left current (time travel).
-    snapshots = {e.materialization.metadata["lake_snapshot_id"].value for e in materializations}
-    assert snapshots == {backfill.snapshot}
+    assert row_counts == {MART: 14, ROLLING: 14, COMPLETENESS: 14, CONSENSUS: 2 * 144 * 3, ANOMALIES: 0,
+                          AIR_QUALITY: 0, PRECIP_15MIN: 0}  # fmt: skip
+    # Every table's materialization names the lake snapshot dbt's build left current (time travel).
+    assert {e.materialization.metadata["lake_snapshot_id"].value for e in materializations
+            if "lake_snapshot_id" in e.materialization.metadata} == {builds.first_snapshot}  # fmt: skip
+    recomputed = _seen(result, MART).metadata[metrics.RECOMPUTED_METADATA].value
+    assert recomputed == "no previous build recorded the lake snapshot it saw: every day"
     evaluations = result.get_asset_check_evaluations()
-    assert {e.asset_check_key for e in evaluations} == backfill.incremental.check_keys
+    assert {e.asset_check_key for e in evaluations} == builds.assets.check_keys
     assert all(e.passed for e in evaluations)
 
 
-def test_no_dbt_invocation_re_parses_the_project(backfill):
+def test_a_build_recomputes_the_days_whose_history_changed_since_the_previous_one(builds):
+    result = builds.changed
+    assert result.success
+    first = _seen(builds.first, MART).metadata[metrics.HISTORY_SEEN_METADATA].value
+    assert _seen(result, MART).metadata[metrics.RECOMPUTED_METADATA].value == (
+        f"history rows of UTC days 2024-01-17 changed in lake snapshots {first['snapshot_id'] + 1}.."
+        f"{_seen(result, MART).metadata[metrics.HISTORY_SEEN_METADATA].value['snapshot_id']}"
+    )
+    before, after = _daily(builds.settings, builds.first_snapshot), _daily(builds.settings, builds.changed_snapshot)
+    assert set(before) == set(after)
+    # Kolkata's local days 17 and 18 hold hours of UTC 2024-01-17; nothing else moved.
+    assert {day for day in after if after[day] != before[day]} == {
+        ("kolkata", dt.date(2024, 1, 17)), ("kolkata", dt.date(2024, 1, 18))
+    }
+    assert all(after[day] > before[day] for day in [("kolkata", dt.date(2024, 1, 17))])
+    # Only the local days overlapping UTC 2024-01-17 were rewritten (the mart's own change feed), not every day.
+    with open_lake(builds.settings, read_only=True) as con:
+        rewritten = con.execute(
+            "select distinct site_id, local_date from ducklake_table_changes('lake', 'marts', 'daily_site_weather',"
+            " ?, ?) where change_type = 'insert' order by all",
+            [builds.first_snapshot + 1, builds.changed_snapshot],
+        ).fetchall()
+    assert rewritten == [("anchorage", dt.date(2024, 1, 16)), ("anchorage", dt.date(2024, 1, 17)),
+                         ("kolkata", dt.date(2024, 1, 17)), ("kolkata", dt.date(2024, 1, 18))]  # fmt: skip
+    # The recomputed days equal what a build of every day makes from the same history.
+    with open_lake(builds.settings, read_only=True) as con:
+        recomputed = con.execute("select temperature_mean_c from marts.daily_site_weather where site_id = 'kolkata'"
+                                 " and local_date = '2024-01-18'").fetchall()[0][0]
+        expected = con.execute(
+            "select avg(temperature_c) from observations where site_id = 'kolkata'"
+            " and cast(timezone('Asia/Kolkata', observed_at at time zone 'UTC') as date) = '2024-01-18'"
+        ).fetchall()[0][0]
+    assert recomputed == pytest.approx(expected)
+
+
+def test_no_dbt_invocation_re_parses_the_project(builds):
     """Each invocation starts from the install's partial-parsing state and finds nothing to re-parse: neither
     the window (in the environment, read at execution) nor the lake (a secret, not the profile) is part of what
     dbt hashes. A full parse would cost every run seconds per invocation."""
-    dbt_dir = backfill.settings.data_dir / "dbt"
-    logs = [dbt_dir / f"{backfill.views.run_id}-models" / "dbt.log",
-            dbt_dir / f"{backfill.result.run_id}-incremental" / "dbt.log"]  # fmt: skip
-    for log in logs:
+    dbt_dir = builds.settings.data_dir / "dbt"
+    for result in (builds.first, builds.changed):
+        log = dbt_dir / f"{result.run_id}-build" / "dbt.log"
         messages = [json.loads(line)["info"]["msg"] for line in log.read_text().splitlines() if line.startswith("{")]
         assert "Partial parsing enabled, no changes found, skipping parsing" in messages, log
         assert not [m for m in messages if m.startswith("Unable to do partial parsing")], log
 
 
-def test_an_empty_forecast_skill_says_why(backfill):
+def test_an_empty_forecast_skill_says_why(builds):
     """No forecasts in this warehouse: the green materialization of an empty table says what is missing."""
-    (skill,) = [e for e in backfill.views.get_asset_materialization_events() if e.asset_key == SKILL]
-    metadata = skill.materialization.metadata
+    metadata = _seen(builds.first, SKILL).metadata
     assert metadata["dagster/row_count"].value == 0
     assert metadata[metrics.EMPTY_REASON_METADATA].value.startswith("No forecasts loaded yet")
     assert "open_meteo_forecast_job" in metadata[metrics.EMPTY_REASON_METADATA].value
@@ -369,51 +429,52 @@ def test_forecast_skill_without_observed_hours_says_where_observations_end(tmp_p
     assert "(observations end 2024-02-29 23:00:00 UTC)" in reason
 
 
-def test_mart_materializations_carry_their_pictures(backfill):
-    materializations = backfill.result.get_asset_materialization_events()
+def test_mart_materializations_carry_their_pictures(builds):
     pictures = {
-        (e.asset_key, e.partition): {k: v for k, v in e.materialization.metadata.items() if k in PICTURE_KEYS}
-        for e in materializations
+        e.asset_key: {k: v for k, v in e.materialization.metadata.items() if k in PICTURE_KEYS}
+        for e in builds.first.get_asset_materialization_events()
     }
-    daily = [p[charts.CHART_METADATA_KEY] for (key, _), p in pictures.items() if key == MART]
-    heat = [p[charts.COMPLETENESS_METADATA_KEY] for (key, _), p in pictures.items() if key == COMPLETENESS]
-    assert len(daily) == 2 and all(isinstance(c, dg.MarkdownMetadataValue) for c in daily)
-    assert len(heat) == 2 and all(isinstance(c, dg.MarkdownMetadataValue) for c in heat)
+    daily, heat = pictures[MART][charts.CHART_METADATA_KEY], pictures[COMPLETENESS][charts.COMPLETENESS_METADATA_KEY]
+    assert isinstance(daily, dg.MarkdownMetadataValue) and isinstance(heat, dg.MarkdownMetadataValue)
     # One source: no hour with two sources, so no disagreement to draw on provider_consensus; no picture elsewhere.
-    assert all(not p for (key, _), p in pictures.items() if key not in {MART, COMPLETENESS})
-    png = chart_png(daily[0].value)
+    assert all(not p for key, p in pictures.items() if key not in {MART, COMPLETENESS})
+    png = chart_png(daily.value)
     assert len(png) < charts.CHART_MAX_BYTES
     width, height = png_size(png)
     assert 300 < width < 1200 and 100 < height < 1000  # two panels, side by side
-    # The backfill's window, 2024-01-15 .. 16 UTC, touches local days 14 .. 17 of the two sites.
-    assert "2 sites, local days 14 Jan 2024 to 17 Jan 2024: 4 days with data" in daily[0].value
-    assert "2 stations (site · source), local days 14 Jan 2024 to 17 Jan 2024: 4 days with data" in heat[0].value
+    assert "2 sites, local days 12 Jan 2024 to 19 Jan 2024: 8 days with data" in daily.value
+    assert "2 stations (site · source), local days 12 Jan 2024 to 19 Jan 2024: 8 days with data" in heat.value
 
 
-def test_a_rebuild_that_changes_no_charted_row_carries_the_picture_over(backfill):
-    """The rerun rebuilt the same window from the same rows: its weather chart is the first run's, carried over
-    with the rows' fingerprint (drawing was made to fail in the rerun)."""
-    def pictures(result):
-        return {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()
-                if e.asset_key == MART}
-
+def test_a_rebuild_that_changes_no_charted_row_carries_the_picture_over(builds):
+    """UTC 2024-01-15 re-loaded with the same rows: the marts recompute it, and the weather chart is the previous
+    build's, carried over with the rows' fingerprint (drawing was made to fail)."""
     key, fingerprint = charts.CHART_METADATA_KEY, charts.CHART_METADATA_KEY + charts.FINGERPRINT_SUFFIX
-    first, again = pictures(backfill.result), pictures(backfill.rerun)
-    assert backfill.rerun.success and set(again) == {"2024-01-15", "2024-01-16"}
-    for partition, metadata in again.items():
-        assert metadata[key] == first[partition][key]
-        assert metadata[fingerprint] == first[partition][fingerprint]
-    with open_lake(backfill.settings, read_only=True) as con:
-        assert first["2024-01-16"][fingerprint].value == charts.data_fingerprint(charts.chart_rows(con))
+    before, again = _seen(builds.changed, MART).metadata, _seen(builds.same, MART).metadata
+    assert builds.same.success
+    assert "history rows of UTC days 2024-01-15 changed" in again[metrics.RECOMPUTED_METADATA].value
+    assert again[key] == before[key] and again[fingerprint] == before[fingerprint]
+    assert _daily(builds.settings) == _daily(builds.settings, builds.changed_snapshot)
+    with open_lake(builds.settings, read_only=True) as con:
+        assert again[fingerprint].value == charts.data_fingerprint(charts.chart_rows(con))
 
 
-def test_every_model_column_is_documented_and_every_documented_column_exists(backfill, dbt_manifest):
+def test_a_build_with_nothing_changed_recomputes_nothing(builds):
+    """dbt leaves the mart out (its previous build stands); the step succeeds and says why."""
+    result = builds.nothing
+    assert result.success
+    assert result.get_asset_materialization_events() == []
+    messages = [entry.user_message for entry in builds.instance.all_logs(result.run_id)]
+    assert any("Incremental marts: no history row changed in lake snapshots" in m for m in messages), messages
+
+
+def test_every_model_column_is_documented_and_every_documented_column_exists(builds, dbt_manifest):
     """The YAML docs and the built relations agree, column for column (and every model has a
     description)."""
     manifest = json.loads(dbt_manifest.read_text())
     models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
-    assert len(models) == len(INCREMENTAL | UNPARTITIONED)
-    with open_lake(backfill.settings, read_only=True) as con:
+    assert len(models) == len(INCREMENTAL | REBUILT)
+    with open_lake(builds.settings, read_only=True) as con:
         for node in models:
             built = [
                 name
@@ -429,17 +490,17 @@ def test_every_model_column_is_documented_and_every_documented_column_exists(bac
             assert all(documented.values()), (node["name"], [c for c, d in documented.items() if not d])
 
 
-def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(backfill, monkeypatch):
-    """On a subset (just the daily mart; its views exist from the backfill). Runs after the
-    backfill's tests: it corrupts the shared warehouse."""
-    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(backfill.settings.data_dir))
-    with open_lake(backfill.settings) as con:
+def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(builds, monkeypatch):
+    """On a subset (just the daily mart; its views exist from the builds). Runs after the
+    builds' tests: it corrupts the shared warehouse."""
+    monkeypatch.setenv("WEATHER_ASSETS_DATA_DIR", str(builds.settings.data_dir))
+    with open_lake(builds.settings) as con:
         con.execute("update observations set relative_humidity_pct = 120 where site_id = 'kolkata'")
 
     result = dg.materialize(
-        [backfill.incremental],
-        resources=backfill.defs.resources,
-        partition_key="2024-01-15",
+        [builds.assets],
+        resources=builds.defs.resources,
+        instance=builds.instance,
         selection=[MART],
         raise_on_error=False,
     )
@@ -471,9 +532,9 @@ def test_a_relative_data_directory_names_the_same_lake_for_dbt(tmp_path, monkeyp
     assert settings.data_dir == tmp_path / "data"
     defs = dg.Definitions.merge(metrics.build_defs(settings), resources.build_defs(settings))
     make_warehouse(settings)
-    _, rest = metrics.build_dbt_assets(settings)
+    assets = metrics.build_dbt_assets(settings)
 
-    assert dg.materialize([rest], resources=defs.resources, raise_on_error=False).success
+    assert dg.materialize([assets], resources=defs.resources, raise_on_error=False).success
     with open_lake(settings, read_only=True) as con:
         views = con.execute("select table_name from information_schema.tables where table_schema = 'staging'")
         assert ("stg_observations",) in views.fetchall()

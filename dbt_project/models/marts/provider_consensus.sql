@@ -3,7 +3,7 @@
   every measure gets the same statistics and tests; see the model docs for the confidence score.
 
   Incremental by UTC window: a window run recomputes the hours in [min_date, max_date) — an hour
-  belongs to exactly one UTC partition, so no neighbouring partitions are read — and replaces them
+  belongs to exactly one UTC day, so no neighbouring days are read — and replaces them
   (pre-hook clears the window, then delete+insert on the key). Without the vars, every hour.
 
   Aggregated per site-hour (one row per hour, a column group per measure), then unpivoted: grouping
