@@ -392,6 +392,27 @@ def test_a_build_recomputes_the_days_whose_history_changed_since_the_previous_on
     assert recomputed == pytest.approx(expected)
 
 
+def _compiled_test(result: dg.ExecuteInProcessResult, settings: Settings, name: str) -> str:
+    """The SQL a build ran for the dbt test `name` (from the build's run_results.json)."""
+    run_results = json.loads((settings.data_dir / "dbt" / f"{result.run_id}-build" / "run_results.json").read_text())
+    (sql,) = [r["compiled_code"] for r in run_results["results"] if r["unique_id"].rsplit(".", 1)[0].endswith(name)]
+    return sql
+
+
+def test_a_windowed_build_tests_the_rows_it_rewrote(builds):
+    """A mart's tests read the days its build recomputed (earlier builds tested the rest); a build without a
+    window tests every row; the sites a relationships test looks up are never narrowed."""
+    unique = "unique_combination_daily_site_weather_site_id__source__local_date"
+    relationships = "relationships_provider_consensus_site_id__site_id__ref_stg_sites_"
+    assert "local_date between" not in _compiled_test(builds.first, builds.settings, unique)
+    windowed = _compiled_test(builds.changed, builds.settings, unique)
+    assert "where local_date between date '2024-01-17' - 1 and date '2024-01-18'" in windowed
+    hourly = _compiled_test(builds.changed, builds.settings, relationships)
+    assert "observed_at >= timestamp '2024-01-17' and observed_at < timestamp '2024-01-18'" in hourly
+    assert hourly.count("observed_at >=") == 1  # the child (the mart), not the sites it looks up
+    assert all(e.passed for e in builds.changed.get_asset_check_evaluations())
+
+
 def test_no_dbt_invocation_re_parses_the_project(builds):
     """Each invocation starts from the install's partial-parsing state and finds nothing to re-parse: neither
     the window (in the environment, read at execution) nor the lake (a secret, not the profile) is part of what
