@@ -295,7 +295,10 @@ def _build(
         # Read before dbt starts: a load committing while dbt runs is after it, so the next build recomputes it.
         seen = changes.current(con)
         recompute = _recompute(context, con, incremental, seen, full_refresh)
-    args = dbt_build_args(full_refresh=full_refresh)
+    # Every day recomputed is a rebuild from scratch: the same rows without deleting and re-inserting each one
+    # (a year x 50 sites: 0.95x the time, the largest process 0.92 GB instead of 1.43 GB).
+    rebuild = full_refresh or (recompute is not None and recompute.everything)
+    args = dbt_build_args(full_refresh=rebuild)
     if recompute is not None:
         context.log.info(f"Incremental marts: {recompute.reason}.")
         if recompute.nothing:
@@ -303,7 +306,7 @@ def _build(
     window = recompute.window if recompute is not None else None
     # The window, and where the lake is as this process resolved it: dbt runs in dbt_project/, where a relative
     # data directory (the default `data`) would name another lake (weather_assets/dbt_child.py).
-    environment = dbt_window_environment(window, full_refresh=full_refresh) | ducklake.dbt_environment(settings.lake)
+    environment = dbt_window_environment(window, full_refresh=rebuild) | ducklake.dbt_environment(settings.lake)
     with process_environment(environment):
         invocation = dbt.cli(args, context=context, target_path=_target_path(settings, context, "build"))
 

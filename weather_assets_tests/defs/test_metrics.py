@@ -352,6 +352,9 @@ def test_the_first_build_computes_every_day_and_reports_checks_and_row_counts(bu
             if "lake_snapshot_id" in e.materialization.metadata} == {builds.first_snapshot}  # fmt: skip
     recomputed = _seen(result, MART).metadata[metrics.RECOMPUTED_METADATA].value
     assert recomputed == "no previous build recorded the lake snapshot it saw: every day"
+    # Every day is a rebuild from scratch; a window is not.
+    assert _dbt_args(result, builds.settings)["full_refresh"] is True
+    assert not _dbt_args(builds.changed, builds.settings).get("full_refresh")
     evaluations = result.get_asset_check_evaluations()
     assert {e.asset_check_key for e in evaluations} == builds.assets.check_keys
     assert all(e.passed for e in evaluations)
@@ -392,10 +395,19 @@ def test_a_build_recomputes_the_days_whose_history_changed_since_the_previous_on
     assert recomputed == pytest.approx(expected)
 
 
+def _run_results(result: dg.ExecuteInProcessResult, settings: Settings) -> dict:
+    return json.loads((settings.data_dir / "dbt" / f"{result.run_id}-build" / "run_results.json").read_text())
+
+
+def _dbt_args(result: dg.ExecuteInProcessResult, settings: Settings) -> dict:
+    """The arguments dbt ran the build with (run_results.json)."""
+    return _run_results(result, settings)["args"]
+
+
 def _compiled_test(result: dg.ExecuteInProcessResult, settings: Settings, name: str) -> str:
     """The SQL a build ran for the dbt test `name` (from the build's run_results.json)."""
-    run_results = json.loads((settings.data_dir / "dbt" / f"{result.run_id}-build" / "run_results.json").read_text())
-    (sql,) = [r["compiled_code"] for r in run_results["results"] if r["unique_id"].rsplit(".", 1)[0].endswith(name)]
+    results = _run_results(result, settings)["results"]
+    (sql,) = [r["compiled_code"] for r in results if r["unique_id"].rsplit(".", 1)[0].endswith(name)]
     return sql
 
 
