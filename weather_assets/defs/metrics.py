@@ -291,10 +291,13 @@ def _build(
     with row counts and the lake snapshot it saw the history through; the selected incremental marts recompute
     what `_recompute` plans (excluded from the build when nothing changed)."""
     incremental = {model.unique_id: model for key, model in models.items() if key in context.selected_asset_keys}
-    with warehouse.connect(read_only=True) as con:
-        # Read before dbt starts: a load committing while dbt runs is after it, so the next build recomputes it.
-        seen = changes.current(con)
-        recompute = _recompute(context, con, incremental, seen, full_refresh)
+    seen: changes.Seen | None = None
+    recompute: changes.Recompute | None = None
+    if incremental:
+        with warehouse.connect(read_only=True) as con:
+            # Read before dbt starts: a load committing while dbt runs is after it, so the next build has it.
+            seen = changes.current(con)
+            recompute = _recompute(context, con, incremental, seen, full_refresh)
     # Every day recomputed is a rebuild from scratch: the same rows without deleting and re-inserting each one
     # (a year x 50 sites: 0.95x the time, the largest process 0.92 GB instead of 1.43 GB).
     rebuild = full_refresh or (recompute is not None and recompute.everything)
@@ -311,7 +314,7 @@ def _build(
         invocation = dbt.cli(args, context=context, target_path=_target_path(settings, context, "build"))
 
     def recorded(unique_id: str) -> dict[str, dg.MetadataValue]:
-        if unique_id not in incremental or recompute is None:
+        if unique_id not in incremental or recompute is None or seen is None:
             return {}
         return {
             HISTORY_SEEN_METADATA: dg.MetadataValue.json(seen.as_metadata()),
@@ -327,11 +330,9 @@ def _recompute(
     incremental: Mapping[str, IncrementalModel],
     seen: changes.Seen,
     full_refresh: bool,
-) -> changes.Recompute | None:
-    """What the selected incremental marts recompute (None: none is selected). They share one dbt invocation,
-    so one window: from the oldest snapshot any of them saw the history through."""
-    if not incremental:
-        return None
+) -> changes.Recompute:
+    """What the selected incremental marts recompute. They share one dbt invocation, so one window: from the
+    oldest snapshot any of them saw the history through."""
     if full_refresh:
         return changes.Recompute(None, True, "full refresh: every day, the tables rebuilt")
     previous: list[changes.Seen | None] = []

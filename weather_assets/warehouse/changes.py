@@ -8,7 +8,8 @@ first to the last. A build with nothing to compare against recomputes every day:
 
 - no recorded snapshot (the first build, or one recorded before marts recorded it);
 - a snapshot the lake no longer has (expired by maintenance), or one whose commit time differs (the lake
-  was recreated, so the same id is another commit).
+  was recreated, so the same id is another commit);
+- a change feed that cannot be read.
 
 No Dagster here: defs/metrics.py reads and writes the recorded snapshot.
 """
@@ -130,7 +131,10 @@ def plan(
             "in the lake (expired by maintenance, or another lake): every day",
         )
     tables = {table: day for source in sources for table, day in HISTORY_TABLES.get(source, {}).items()}
-    changed = changed_days(con, tables, previous, through)
+    try:
+        changed = changed_days(con, tables, previous, through)
+    except duckdb.Error as exc:  # never a wrong window: recomputing everything is slower, not wrong
+        return Recompute(None, True, f"the lake's change feed could not be read ({exc}): every day")
     since = f"lake snapshots {previous.snapshot_id + 1}..{through.snapshot_id}"
     if changed is None:
         return Recompute(None, False, f"no history row changed in {since}: nothing to recompute")

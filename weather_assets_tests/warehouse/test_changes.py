@@ -90,6 +90,15 @@ def test_a_snapshot_expired_by_maintenance_means_every_day(lake):
         assert recompute.everything
 
 
+def test_a_change_feed_that_cannot_be_read_means_every_day(lake, monkeypatch):
+    monkeypatch.setitem(changes.HISTORY_TABLES, "observations", {"observations": "no_such_column"})
+    with open_lake(lake) as con:
+        seen = changes.current(con)
+        _insert_hours(con, "2024-03-01", "2024-03-01 23:00")
+        recompute = changes.plan(con, OBSERVATIONS_SOURCES, seen, changes.current(con))
+    assert recompute.everything and "change feed could not be read" in recompute.reason
+
+
 def test_compaction_keeps_the_change_feed(lake):
     with open_lake(lake) as con:
         for day in range(1, 5):
