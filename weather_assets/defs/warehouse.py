@@ -19,7 +19,8 @@ defs/warehouse_checks.py.
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 
 import dagster as dg
 import duckdb
@@ -166,6 +167,24 @@ def replace_planned(
     return tuple(map(sum, zip(*counts, strict=True))) if counts else ()
 
 
+def replace_from_lake(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    grain: Grain,
+    part: Window,
+    sources: list[str],
+    sites: Sequence[str] | None,
+) -> tuple[int, int, int, int]:
+    """One slice of `grain`'s warehouse table and its rejects replaced with the lake's day files of `sources` on
+    `part`'s days (`writer.replace_with_rejects`, only `sites`'s rows if given): (rows deleted, rows inserted,
+    rejected rows inserted, lake day files read)."""
+    files, rejected_files = (
+        lake.files_for_days(settings.lake_dir, name, sources, part.days) for name in (grain.table, grain.rejected)
+    )
+    written = writer.replace_with_rejects(con, grain.table, part, files, rejected_files, sources, sites=sites)
+    return (*written, len(files))
+
+
 def history_table(settings: Settings) -> dict:
     """What every daily-partitioned warehouse table shares: its group, partitions, single-run backfills
     (one run per range), the writer pool and the automation that follows its upstream days."""
@@ -289,17 +308,9 @@ def observations_table(settings: Settings) -> dg.AssetsDefinition:
     def observations(context: dg.AssetExecutionContext, config: SiteScope, warehouse: WarehouseResource):
         window = partition_window(context)
         scope = config.site_ids(settings)
-        plan = plan_load(context, settings, HOURLY, lake.OBSERVATIONS, window)
-
-        def replace(part: Window, sources: list[str]) -> tuple[int, int, int, int]:
-            files, rejected_files = (
-                lake.files_for_days(settings.lake_dir, name, sources, part.days)
-                for name in (lake.OBSERVATIONS, lake.REJECTED)
-            )
-            written = writer.replace_with_rejects(con, HOURLY.table, part, files, rejected_files, sources, sites=scope)
-            return (*written, len(files))
-
+        plan = plan_load(context, settings, HOURLY, HOURLY.table, window)
         with warehouse.connect() as con:
+            replace = functools.partial(replace_from_lake, con, settings, HOURLY, sites=scope)
             deleted, inserted, rejected, files = replace_planned(con, plan, replace) or (0, 0, 0, 0)
             snapshot = ducklake.current_snapshot(con)
             duplicates, incomplete, report = _observations_report(con, window, every_hour)
@@ -444,16 +455,9 @@ def _table_with_rejects(
             yield dg.AssetCheckResult(check_name="unique_key", passed=True, metadata={"duplicate_keys": 0})
             return
         plan = plan_load(context, settings, grain, grain.table, window)
-
-        def replace_part(part: Window, sources: list[str]) -> tuple[int, int, int]:
-            files, rejected_files = (
-                lake.files_for_days(settings.lake_dir, name, sources, part.days)
-                for name in (grain.table, grain.rejected)
-            )
-            return writer.replace_with_rejects(con, grain.table, part, files, rejected_files, sources, sites=scope)
-
         with warehouse.connect() as con:
-            deleted, inserted, rejected = replace_planned(con, plan, replace_part) or (0, 0, 0)
+            replace = functools.partial(replace_from_lake, con, settings, grain, sites=scope)
+            deleted, inserted, rejected, _files = replace_planned(con, plan, replace) or (0, 0, 0, 0)
             snapshot = ducklake.current_snapshot(con)
             duplicates = con.execute(writer.sql(f"check_{grain.table}_duplicates"), window.sql_params()).pl()
             per_source = con.execute(writer.sql(f"summarize_{grain.table}_by_source"), window.sql_params()).pl()
