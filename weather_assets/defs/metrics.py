@@ -291,13 +291,15 @@ def _build(
     with row counts and the lake snapshot it saw the history through; the selected incremental marts recompute
     what `_recompute` plans (excluded from the build when nothing changed)."""
     incremental = {model.unique_id: model for key, model in models.items() if key in context.selected_asset_keys}
+    # Each model's previous metadata, looked up once: the window reads it, then the pictures carried over.
+    previous = functools.cache(functools.partial(_latest_metadata, context))
     seen: changes.Seen | None = None
     recompute: changes.Recompute | None = None
     if incremental:
         with warehouse.connect(read_only=True) as con:
             # Read before dbt starts: a load committing while dbt runs is after it, so the next build has it.
             seen = changes.current(con)
-            recompute = _recompute(context, con, incremental, seen, full_refresh)
+            recompute = _recompute(previous, con, incremental, seen, full_refresh)
     # Every day recomputed is a rebuild from scratch: the same rows without deleting and re-inserting each one
     # (a year x 50 sites: 0.95x the time, the largest process 0.92 GB instead of 1.43 GB).
     rebuild = full_refresh or (recompute is not None and recompute.everything)
@@ -321,11 +323,11 @@ def _build(
             RECOMPUTED_METADATA: dg.MetadataValue.text(recompute.reason),
         }
 
-    yield from stream_with_row_counts(invocation, warehouse, functools.partial(_latest_metadata, context), recorded)
+    yield from stream_with_row_counts(invocation, warehouse, previous, recorded)
 
 
 def _recompute(
-    context: dg.AssetExecutionContext,
+    previous: Callable[[str], Mapping[str, dg.MetadataValue]],
     con: duckdb.DuckDBPyConnection,
     incremental: Mapping[str, IncrementalModel],
     seen: changes.Seen,
@@ -335,11 +337,11 @@ def _recompute(
     oldest snapshot any of them saw the history through."""
     if full_refresh:
         return changes.Recompute(None, True, "full refresh: every day, the tables rebuilt")
-    previous: list[changes.Seen | None] = []
+    seen_before: list[changes.Seen | None] = []
     for unique_id in incremental:
-        value = _latest_metadata(context, unique_id).get(HISTORY_SEEN_METADATA)
-        previous.append(changes.Seen.from_metadata(value.value if value is not None else None))
-    oldest = None if None in previous else min(previous, key=lambda p: p.snapshot_id)  # type: ignore[union-attr]
+        value = previous(unique_id).get(HISTORY_SEEN_METADATA)
+        seen_before.append(changes.Seen.from_metadata(value.value if value is not None else None))
+    oldest = None if None in seen_before else min(seen_before, key=lambda p: p.snapshot_id)  # type: ignore[union-attr]
     sources = {source for model in incremental.values() for source in model.sources}
     return changes.plan(con, sources, oldest, seen)
 
