@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 
 import duckdb
 
-from weather_assets.warehouse.ducklake import LAKE
+from weather_assets.warehouse.ducklake import LAKE, redact
 from weather_assets.window import Window
 
 # The history tables the incremental marts read, by the dbt source they are read through, each with the
@@ -134,7 +134,8 @@ def plan(
     try:
         changed = changed_days(con, tables, previous, through)
     except duckdb.Error as exc:  # never a wrong window: recomputing everything is slower, not wrong
-        return Recompute(None, True, f"the lake's change feed could not be read ({exc}): every day")
+        # The reason goes into the run's log and the materialization: never a catalog password.
+        return Recompute(None, True, f"the lake's change feed could not be read ({redact(str(exc))}): every day")
     since = f"lake snapshots {previous.snapshot_id + 1}..{through.snapshot_id}"
     if changed is None:
         return Recompute(None, False, f"no history row changed in {since}: nothing to recompute")

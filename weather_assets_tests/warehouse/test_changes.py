@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pytest
 
 from weather_assets.warehouse import changes, ducklake
@@ -97,6 +98,17 @@ def test_a_change_feed_that_cannot_be_read_means_every_day(lake, monkeypatch):
         _insert_hours(con, "2024-03-01", "2024-03-01 23:00")
         recompute = changes.plan(con, OBSERVATIONS_SOURCES, seen, changes.current(con))
     assert recompute.everything and "change feed could not be read" in recompute.reason
+
+
+def test_why_the_change_feed_failed_never_shows_a_catalog_password(lake, monkeypatch):
+    def fail(*args):
+        raise duckdb.IOException("cannot connect: postgres:host=db user=lake password=s3cret dbname=lake")
+
+    monkeypatch.setattr(changes, "changed_days", fail)
+    with open_lake(lake) as con:
+        seen = changes.current(con)
+        recompute = changes.plan(con, OBSERVATIONS_SOURCES, seen, seen)
+    assert recompute.everything and "password=***" in recompute.reason and "s3cret" not in recompute.reason
 
 
 def test_compaction_keeps_the_change_feed(lake):
