@@ -1,9 +1,9 @@
 """`weather-assets-dbt`: the `dbt` next to this interpreter, on the lake the settings name, ended together with
 the process that started it.
 
-The lake: dbt's sessions attach WEATHER_ASSETS_LAKE_ATTACH with WEATHER_ASSETS_LAKE_DATA_PATH (the dbt plugin);
-the platform's dbt step passes both resolved (absolute paths), and this wrapper resolves them from the settings
-when they are not given, so dbt writes the lake the platform writes whatever its working directory, and a
+The lake: dbt's sessions attach the lake WEATHER_ASSETS_LAKE_CATALOG and WEATHER_ASSETS_LAKE_DATA_PATH name (the
+dbt plugin); the platform's dbt step passes both resolved (absolute paths), and this wrapper resolves them from
+the settings when they are not given, so dbt writes the lake the platform writes whatever its working directory, and a
 PostgreSQL password stays out of dbt's command line.
 
 dagster-dbt runs dbt as a child process. When the run's process dies without cleaning up (SIGKILL, the
@@ -46,13 +46,12 @@ def exec_bound_to_parent(argv: Sequence[str]) -> None:
 def main() -> None:
     bind_to_parent(STARTED_BY)
     # Imported only once bound: reading the settings takes a moment, and a parent killed meanwhile must end us.
-    from weather_assets.settings import Settings
-    from weather_assets.warehouse.ducklake import dbt_environment
+    from weather_assets.settings import Settings, lake_environment
 
     # Where the lake is, resolved to absolute paths. The platform's dbt step passes both, resolved in the run's own
     # working directory: dbt starts in dbt_project/, where a relative WEATHER_ASSETS_DATA_DIR (the default `data`)
     # names another directory. By hand, they are resolved here, in the caller's directory.
-    for name, value in dbt_environment(Settings.from_env().lake).items():
+    for name, value in lake_environment(Settings.from_env().lake).items():
         os.environ.setdefault(name, value)
     dbt = Path(sys.executable).parent / "dbt"
     os.execv(str(dbt), [str(dbt), *sys.argv[1:]])

@@ -58,6 +58,7 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 _MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 # A secret: Settings records only whether it is set (defs/resources.py reads it through dg.EnvVar).
 ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
+DATA_DIR_VAR = PREFIX + "DATA_DIR"
 # The warehouse lake (warehouse/ducklake.py). The catalog may hold a password; the S3 keys are secrets.
 LAKE_CATALOG_VAR = PREFIX + "LAKE_CATALOG"
 LAKE_DATA_PATH_VAR = PREFIX + "LAKE_DATA_PATH"
@@ -144,7 +145,7 @@ class Settings:
             value = env.get(name)
             return value.strip() if value is not None and value.strip() != "" else None
 
-        data_dir = Path(get(PREFIX + "DATA_DIR") or "data").expanduser().absolute()
+        data_dir = Path(get(DATA_DIR_VAR) or "data").expanduser().absolute()
         legacy = Path(get(PREFIX + "DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser().absolute()
         memory_limit = _memory_limit(get(PREFIX + "DUCKDB_MEMORY_LIMIT"))
         sites_raw = get(PREFIX + "SITES_FILE")
@@ -190,6 +191,13 @@ class Settings:
             secret_access_key=env.get(S3_SECRET_ACCESS_KEY_VAR) or None,
         )
         return dataclasses.replace(self.lake, s3=s3)
+
+
+def lake_environment(lake: LakeConfig) -> dict[str, str]:
+    """`lake` as the WEATHER_ASSETS_* values naming it, resolved (an absolute catalog file and data directory),
+    for a child process that resolves paths elsewhere: dbt runs in dbt_project/, where a relative data
+    directory (the default `data`) names another lake. `Settings.from_env` there reads the same lake back."""
+    return {LAKE_CATALOG_VAR: lake.catalog, LAKE_DATA_PATH_VAR: lake.data_path}
 
 
 def catalog_value(raw: str) -> str:

@@ -46,7 +46,7 @@ from weather_assets.defs.common import (
     unpartitioned_downstream_condition,
 )
 from weather_assets.defs.resources import WarehouseResource
-from weather_assets.settings import Settings
+from weather_assets.settings import Settings, lake_environment
 from weather_assets.warehouse import changes, ducklake
 from weather_assets.window import DBT_MAX_DATE_VAR, DBT_MIN_DATE_VAR, Window
 
@@ -311,7 +311,7 @@ def _build(
     window = recompute.window if recompute is not None else None
     # The window, and where the lake is as this process resolved it: dbt runs in dbt_project/, where a relative
     # data directory (the default `data`) would name another lake (weather_assets/dbt_child.py).
-    environment = dbt_window_environment(window, full_refresh=rebuild) | ducklake.dbt_environment(settings.lake)
+    environment = dbt_window_environment(window, full_refresh=rebuild) | lake_environment(settings.lake)
     with process_environment(environment):
         invocation = dbt.cli(args, context=context, target_path=_target_path(settings, context, "build"))
 

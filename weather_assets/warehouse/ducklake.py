@@ -154,29 +154,6 @@ def session_config(memory_limit: str) -> dict[str, object]:
     return {"memory_limit": memory_limit, **extension_settings()}
 
 
-# Where dbt's sessions find the lake (dbt_plugin.py reads them; `weather-assets-dbt` exports them resolved).
-DBT_ATTACH_VAR = "WEATHER_ASSETS_LAKE_ATTACH"
-DBT_DATA_PATH_VAR = "WEATHER_ASSETS_LAKE_DATA_PATH"
-# dbt attaches `ducklake:<this secret>`: the secret holds the catalog and data path, so profiles.yml names the
-# lake by a constant and dbt's partial parsing (which hashes the profile's values) survives another lake.
-CATALOG_SECRET = "weather_assets_catalog"
-
-
-def dbt_environment(config: LakeConfig) -> dict[str, str]:
-    """Where dbt's sessions attach the lake, resolved (absolute paths): `weather-assets-dbt` exports it."""
-    return {DBT_ATTACH_VAR: config.attach_path, DBT_DATA_PATH_VAR: config.data_path}
-
-
-def catalog_secret_sql(attach_path: str, data_path: str) -> str:
-    """CREATE SECRET of DuckLake's own type naming the lake `ATTACH 'ducklake:weather_assets_catalog'` opens.
-    The catalog may hold a PostgreSQL password: temporary (never persisted), never logged."""
-    metadata_path = attach_path.removeprefix("ducklake:")
-    return (
-        f"CREATE OR REPLACE TEMPORARY SECRET {CATALOG_SECRET} "
-        f"(TYPE ducklake, METADATA_PATH {_quote(metadata_path)}, DATA_PATH {_quote(data_path)})"
-    )
-
-
 def s3_secret_sql(s3: S3Storage, scope: str) -> str:
     """CREATE SECRET for the data path's bucket. Holds credentials: never log it."""
     options = {"TYPE": "s3", "REGION": _quote(s3.region), "URL_STYLE": _quote(s3.url_style),
@@ -200,14 +177,16 @@ def connect(config: LakeConfig, *, read_only: bool = False) -> duckdb.DuckDBPyCo
     on first use; a reader of a lake that does not exist yet gets a clear error."""
     con = duckdb.connect(config=session_config(config.memory_limit))
     try:
-        _attach(con, config, read_only=read_only)
+        attach(con, config, read_only=read_only)
     except BaseException:
         con.close()
         raise
     return con
 
 
-def _attach(con: duckdb.DuckDBPyConnection, config: LakeConfig, *, read_only: bool) -> None:
+def attach(con: duckdb.DuckDBPyConnection, config: LakeConfig, *, read_only: bool) -> None:
+    """Attach the lake to `con` as `lake`, its default database: the platform's sessions (`connect`) and dbt's
+    (dbt_plugin.py) alike. A failure is a LakeError naming the setting, without any password."""
     if config.on_object_storage:
         if config.s3 is None:
             raise LakeError(f"WEATHER_ASSETS_LAKE_DATA_PATH={config.data_path} is object storage, but no S3 settings")

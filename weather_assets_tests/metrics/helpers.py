@@ -14,7 +14,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from weather_assets.dbt_project import DBT_PROJECT_DIR
 from weather_assets.defs.metrics import dbt_window_environment, process_environment
-from weather_assets.warehouse import ducklake
+from weather_assets.settings import lake_environment
 from weather_assets.warehouse.ducklake import LakeConfig
 from weather_assets.window import DBT_MAX_DATE_VAR, DBT_MIN_DATE_VAR
 from weather_assets_tests.support.lake import lake_at, open_lake, query
@@ -35,7 +35,7 @@ def dbt_runner(lake: LakeConfig, target_dir: Path) -> RunDbt:
     """`run("build", window=("2024-01-15", "2024-01-16"))` in `lake`.
 
     The lake and the window go in as the Dagster layer passes them: the environment `weather-assets-dbt`
-    exports (`ducklake.dbt_environment`) and the window's (`metrics.dbt_window_environment`), set for the
+    exports (`settings.lake_environment`) and the window's (`metrics.dbt_window_environment`), set for the
     invocation only. `target_dir` starts with the project's partial-parsing state, as dagster-dbt's target
     paths do, so an invocation re-parses only what changed.
     """
@@ -45,7 +45,7 @@ def dbt_runner(lake: LakeConfig, target_dir: Path) -> RunDbt:
         shutil.copy(partial_parse, target_dir / partial_parse.name)
 
     def run(*args: str, window: tuple[str, str] | None = None, extra_vars: dict | None = None) -> dbtRunnerResult:
-        environment = {**ducklake.dbt_environment(lake), **dbt_window_environment(None)}
+        environment = {**lake_environment(lake), **dbt_window_environment(None)}
         if window is not None:
             environment.update({DBT_MIN_DATE_VAR: window[0], DBT_MAX_DATE_VAR: window[1]})
         with process_environment(environment):
