@@ -300,7 +300,8 @@ def builds(tmp_path_factory, dbt_manifest) -> Builds:
         with open_lake(settings) as con:
             con.execute("update observations set temperature_c = temperature_c + 10 where site_id = 'kolkata'"
                         " and observed_at >= '2024-01-17' and observed_at < '2024-01-18'")
-        changed = build()
+        # The marts the tests below look at: the daily one, and provider_consensus for its hourly tests' window.
+        changed = build(selection=[MART, CONSENSUS])
         changed_snapshot = snapshot()
         with open_lake(settings) as con:  # what a re-pull of an unchanged day does: delete + insert, one commit
             con.execute("begin")
@@ -311,7 +312,7 @@ def builds(tmp_path_factory, dbt_manifest) -> Builds:
             con.execute("commit")
         # The charted rows did not change, so no picture needs drawing: drawing would now fail (and leave it out).
         mp.setattr(charts, "weather_chart_markdown", _no_drawing)
-        same = build()
+        same = build(selection=[MART])
         nothing = build(selection=[MART])
     return Builds(settings, defs, assets, instance, first, first_snapshot, changed, changed_snapshot, same, nothing)
 
@@ -427,8 +428,8 @@ def test_a_windowed_build_tests_the_rows_it_rewrote(builds):
 
 def test_no_dbt_invocation_re_parses_the_project(builds):
     """Each invocation starts from the install's partial-parsing state and finds nothing to re-parse: neither
-    the window (in the environment, read at execution) nor the lake (a secret, not the profile) is part of what
-    dbt hashes. A full parse would cost every run seconds per invocation."""
+    the window (in the environment, read at execution) nor the lake (the plugin attaches it, not the profile) is
+    part of what dbt hashes. A full parse would cost every run seconds per invocation."""
     dbt_dir = builds.settings.data_dir / "dbt"
     for result in (builds.first, builds.changed):
         log = dbt_dir / f"{result.run_id}-build" / "dbt.log"
