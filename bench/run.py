@@ -10,7 +10,9 @@ Sections, measured side by side on this machine in this run (bench/README.md exp
      dlt       peer: dlt, Arrow frames into DuckDB, raw -> table
      tutorial  peer: a tutorial-style Dagster project, one run per daily partition (a sample, extrapolated)
   3. overhead  one partition: `dagster asset materialize` (as the UI's Materialize) and `weather-assets history`
-               for one day (medians of OVERHEAD_REPEATS runs), `dagster job execute` and `dagster.materialize()`
+               for one day (medians of OVERHEAD_REPEATS runs), `dagster job execute` and `dagster.materialize()`;
+               beside them what the CLI's day has to fit in: the day with `--no-marts`, and dbt alone
+               (`weather-assets-dbt`) building one view
   4. validation pandera `Observation` vs the same checks in plain polars, on the year x 50 sites frame
   5. economy   requests and weighted calls for the year vs a naive client (one request per site per day)
 Prints a table and writes JSON (with the machine description) to bench/results/.
@@ -70,6 +72,10 @@ OVERHEAD_REPEATS = 3  # runs of each targeted one-partition variant; the median 
 ONE_DAY_UI = "dagster asset materialize (the code location's executor, as the UI)"
 ONE_DAY_CLI = "weather-assets history (one day; execute_in_process)"
 ONE_DAY_MATERIALIZE_IN_PROCESS = "dagster.materialize() (ephemeral instance)"
+# What the one-partition CLI target has to fit in, measured beside it: the same run without the marts, and dbt's
+# own start (its process, imports, project and lake) building one view, with no Dagster around it.
+ONE_DAY_CLI_NO_MARTS = "weather-assets history --no-marts (the same day, no dbt)"
+DBT_ONE_VIEW = "weather-assets-dbt run --select stg_sites (dbt alone, one view)"
 TARGET_PEAK_RSS_MB = 1536.0
 TARGET_VALIDATION_SHARE = 0.20
 TARGET_READER_FAILED_READS = 0
@@ -349,13 +355,16 @@ def bench_overhead(server: BenchServer, work: Path, history: dict | None) -> dic
         "dagster job execute open_meteo_history_job (its executor)": [dagster, "job", "execute", *module, *job],
         ONE_DAY_CLI: [str(bin_dir / "weather-assets"), "history", "--start", day, "--end", day],
         ONE_DAY_MATERIALIZE_IN_PROCESS: [sys.executable, "-m", "bench.materialize_one", day],
+        ONE_DAY_CLI_NO_MARTS: [str(bin_dir / "weather-assets"), "history", "--start", day, "--end", day, "--no-marts"],
+        DBT_ONE_VIEW: [str(bin_dir / "weather-assets-dbt"), "run", "--select", "stg_sites", "--quiet",
+                       *_dbt_dirs(work / "overhead-dbt")],
     }
     out = {}
     for i, (name, cmd) in enumerate(variants.items()):
         run_env = dict(env)
         if name == ONE_DAY_MATERIALIZE_IN_PROCESS:
             run_env.pop("DAGSTER_HOME")
-        repeats = OVERHEAD_REPEATS if name in (ONE_DAY_UI, ONE_DAY_CLI) else 1
+        repeats = OVERHEAD_REPEATS if name in (ONE_DAY_UI, ONE_DAY_CLI, ONE_DAY_CLI_NO_MARTS, DBT_ONE_VIEW) else 1
         runs = [proc.run(cmd, env=run_env, cwd=REPO_ROOT, timeout_s=240, log_file=work / f"overhead-{i}-{n}.txt")
                 for n in range(repeats)]
         failed = next((m for m in runs if m.exit_code != 0), None)
@@ -370,6 +379,16 @@ def bench_overhead(server: BenchServer, work: Path, history: dict | None) -> dic
             "output_tail": (failed or runs[-1]).output_tail[-1500:],
         }
     return {"partition": day, "sites": len(server.sites), "variants": out}
+
+
+def _dbt_dirs(target: Path) -> list[str]:
+    """dbt's project and a target path of its own, starting from the install's partial-parsing state as the
+    platform's dbt step does (never the repository's dbt_project/target, which the definitions load)."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "dbt_project" / "target" / "partial_parse.msgpack", target / "partial_parse.msgpack")
+    project = str(REPO_ROOT / "dbt_project")
+    return ["--project-dir", project, "--profiles-dir", project, "--target-path", str(target),
+            "--log-path", str(target)]
 
 
 def bench_validation(history: dict | None, work: Path) -> dict:
@@ -475,6 +494,10 @@ def summarise(results: dict) -> dict:
             "value": f"{per_day:.2f} s vs {tu['wall_s_per_day_median']:.2f} s a day",
             "met": per_day < tu["wall_s_per_day_median"]}
     if o:
+        without, dbt_alone = o["variants"].get(ONE_DAY_CLI_NO_MARTS), o["variants"].get(DBT_ONE_VIEW)
+        if without and dbt_alone and without["exit_code"] == 0 and dbt_alone["exit_code"] == 0:
+            # A lower bound of the CLI's day with marts: no model SQL, no dbt test, no Dagster event for either.
+            summary["one_day_cli_floor_s"] = round(without["wall_s"] + dbt_alone["wall_s"], 3)
         for name, limit in ((ONE_DAY_CLI, TARGET_ONE_DAY_CLI_S), (ONE_DAY_UI, TARGET_ONE_DAY_UI_S)):
             r = o["variants"].get(name)
             if r:
@@ -642,6 +665,10 @@ def print_report(results: dict) -> None:
             label = f"{name} [median of {r['runs']}]" if r.get("runs", 1) > 1 else name
             print(f"  {label:66}{r['wall_s']:>9.2f}{r['cpu_s']:>9.2f}{r['peak_tree_rss_mb']:>9.0f}{r['exit_code']:>6}")
         print("  (peak MB: the whole process tree; dbt runs as a child process)")
+        floor = results.get("summary", {}).get("one_day_cli_floor_s")
+        if floor is not None:
+            print(f"  the day without marts + dbt alone building one view = {floor:.1f} s: what the CLI's day costs "
+                  f"before any mart's SQL, dbt test or Dagster event for them (target {TARGET_ONE_DAY_CLI_S:g} s)")
     v = results.get("validation")
     if v and "rows" in v:
         print(f"\n4. Validation of the year x 50 sites frame ({v['rows']:,} rows), median of 3")
@@ -745,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("bench: 4. validation", flush=True)
                 results["validation"] = bench_validation(results.get("history"), work)
             if "overhead" in sections:
-                print(f"bench: 3. per-run overhead ({2 * OVERHEAD_REPEATS + 2} runs of one partition)", flush=True)
+                print(f"bench: 3. per-run overhead ({4 * OVERHEAD_REPEATS + 2} runs)", flush=True)
                 results["overhead"] = bench_overhead(server, work, results.get("history"))
             if "economy" in sections:
                 print("bench: 5. API economy", flush=True)
