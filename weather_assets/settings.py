@@ -137,6 +137,12 @@ class Settings:
         """Validated partitions as Hive-partitioned Parquet, readable by DuckDB, Trino or Spark."""
         return self.data_dir / "lake"
 
+    @property
+    def dbt_artifacts_dir(self) -> Path:
+        """Each dbt invocation's artifacts (run_results, compiled SQL, dbt.log), a directory per run and command;
+        lake_maintenance deletes them with the lake snapshots of their time."""
+        return self.data_dir / "dbt"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

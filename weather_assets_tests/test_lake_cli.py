@@ -187,3 +187,41 @@ def test_lake_maintenance_reports_files_and_bytes_before_and_after(tmp_path):
     assert meta["snapshots_after"] < meta["snapshots_before"]
     assert meta["retention_days"] == 0 and meta["lake_snapshot_id"] > 0
     assert query(settings, "SELECT count(*) AS n FROM observations")["n"][0] == 2_009
+
+
+def _build_dir(root: Path, name: str, age: dt.timedelta) -> Path:
+    """A dbt build's artifact directory (as the dbt step leaves it), last written `age` ago."""
+    directory = root / name
+    (directory / "compiled").mkdir(parents=True)
+    (directory / "dbt.log").write_text("x" * 1_000)
+    (directory / "compiled" / "model.sql").write_text("select 1")
+    when = (dt.datetime.now(dt.UTC) - age).timestamp()
+    for path in (directory / "compiled" / "model.sql", directory / "compiled", directory / "dbt.log", directory):
+        os.utime(path, (when, when))
+    return directory
+
+
+def test_lake_maintenance_deletes_dbt_build_artifacts_as_old_as_the_expired_snapshots(tmp_path):
+    settings = Settings.from_env(
+        {"WEATHER_ASSETS_DATA_DIR": str(tmp_path / "data"), "WEATHER_ASSETS_LAKE_SNAPSHOT_RETENTION_DAYS": "2"}
+    )
+    with open_lake(settings):
+        pass
+    root = settings.dbt_artifacts_dir
+    old = _build_dir(root, "0b6f1d2c-7a1e-4c3b-9d2e-5f4a3b2c1d0e-build", dt.timedelta(days=3))
+    recent = _build_dir(root, "1c7e2d3b-8b2f-4d4c-8e3f-6a5b4c3d2e1f-build", dt.timedelta(days=1))
+    foreign = _build_dir(root, "notes-of-an-operator", dt.timedelta(days=30))
+    half_written = _build_dir(root, "2d8f3e4c-9c3a-4e5d-9f4a-7b6c5d4e3f2a-build", dt.timedelta(days=3))
+    (half_written / "run_results.json").write_text("{}")  # written just now: a build still running
+
+    result = dg.materialize(
+        [maintenance.lake_maintenance_asset(settings)],
+        resources={"warehouse": resources.WarehouseResource.for_settings(settings)},
+    )
+
+    assert result.success
+    assert sorted(path.name for path in root.iterdir()) == sorted([recent.name, foreign.name, half_written.name])
+    (event,) = result.get_asset_materialization_events()
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert (meta["dbt_build_dirs_deleted"], meta["dbt_build_bytes_deleted"]) == (1, 1_008)
+    assert not old.exists()

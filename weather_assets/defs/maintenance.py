@@ -5,11 +5,15 @@ loads is thousands of small files and snapshots. The asset compacts them, expire
 WEATHER_ASSETS_LAKE_SNAPSHOT_RETENTION_DAYS (time travel reaches back that far) and deletes the files no
 snapshot needs, including orphans of a run killed before it committed (warehouse/ducklake.py `maintain`).
 It reports files, bytes and snapshots before and after. It writes the lake, so it takes the writer pool;
-readers keep reading throughout.
+readers keep reading throughout. It also deletes the artifacts of dbt builds as old as the expired snapshots
+(`prune_dbt_artifacts`): each build leaves ~6 MB under the data directory.
 """
 
 
+import dataclasses
 import datetime as dt
+import re
+import shutil
 
 import dagster as dg
 
@@ -31,6 +35,36 @@ def _stats_metadata(when: str, stats: ducklake.StorageStats) -> dict[str, dg.Met
     }
 
 
+# `<run id>-<command>`, as the dbt step names them (metrics.py `_target_path`): the only directories pruned.
+_ARTIFACTS_DIR_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[a-z_]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    directories: int
+    bytes: int
+
+
+def prune_dbt_artifacts(settings: Settings, older_than: dt.datetime) -> Pruned:
+    """Delete the artifact directories of dbt invocations last written before `older_than`. Each build leaves one
+    of about 6 MB (its manifest, partial-parsing state, debug log and compiled SQL): a schedule ticking daily
+    would pile up gigabytes a year under the data directory."""
+    root, directories, size = settings.dbt_artifacts_dir, 0, 0
+    if not root.is_dir():
+        return Pruned(0, 0)
+    for directory in sorted(root.iterdir()):
+        if not (directory.is_dir() and _ARTIFACTS_DIR_RE.fullmatch(directory.name)):
+            continue
+        files = [path for path in directory.rglob("*") if path.is_file()]
+        written = max([directory.stat().st_mtime, *(path.stat().st_mtime for path in files)])
+        if dt.datetime.fromtimestamp(written, dt.UTC) >= older_than:
+            continue
+        size += sum(path.stat().st_size for path in files)
+        shutil.rmtree(directory)
+        directories += 1
+    return Pruned(directories, size)
+
+
 def lake_maintenance_asset(settings: Settings) -> dg.AssetsDefinition:
     retention = dt.timedelta(days=settings.snapshot_retention_days)
 
@@ -42,8 +76,9 @@ def lake_maintenance_asset(settings: Settings) -> dg.AssetsDefinition:
         description=(
             "Table maintenance of the warehouse lake: merges small files, expires snapshots older than "
             f"{settings.snapshot_retention_days} day(s) (WEATHER_ASSETS_LAKE_SNAPSHOT_RETENTION_DAYS) and deletes "
-            "the files no snapshot needs. Metadata: files and bytes under the data path, files the catalog "
-            "lists, and snapshots, before and after."
+            "the files no snapshot needs; deletes the artifacts of dbt builds as old. Metadata: files and bytes "
+            "under the data path, files the catalog lists, and snapshots, before and after; the dbt build "
+            "directories deleted and their bytes."
         ),
     )
     def lake_maintenance(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -53,16 +88,23 @@ def lake_maintenance_asset(settings: Settings) -> dg.AssetsDefinition:
             ducklake.maintain(con, retention)
             after = ducklake.storage_stats(con, lake)
             snapshot = ducklake.current_snapshot(con)
+        # Never a build still writing: at least as old as the orphan files maintain() deletes.
+        pruned = prune_dbt_artifacts(
+            settings, dt.datetime.now(dt.UTC) - max(retention, ducklake.ORPHAN_MIN_AGE)
+        )
         context.log.info(
             f"lake maintenance: {before.stored_files:,} files / {before.stored_bytes:,} bytes -> "
             f"{after.stored_files:,} files / {after.stored_bytes:,} bytes; snapshots {before.snapshots:,} -> "
-            f"{after.snapshots:,}"
+            f"{after.snapshots:,}; {pruned.directories:,} dbt build directories ({pruned.bytes:,} bytes) deleted "
+            f"from {settings.dbt_artifacts_dir}"
         )
         return dg.MaterializeResult(
             metadata={
                 **_stats_metadata("before", before),
                 **_stats_metadata("after", after),
                 "retention_days": dg.MetadataValue.int(settings.snapshot_retention_days),
+                "dbt_build_dirs_deleted": dg.MetadataValue.int(pruned.directories),
+                "dbt_build_bytes_deleted": dg.MetadataValue.int(pruned.bytes),
                 LAKE_SNAPSHOT_METADATA: dg.MetadataValue.int(snapshot),
             }
         )

@@ -242,7 +242,7 @@ def _manifest_path(project: DbtProject) -> Path:
 def _target_path(settings: Settings, context: dg.AssetExecutionContext, which: str) -> Path:
     """Each invocation's dbt artifacts (run_results, compiled SQL, dbt.log) go under the data dir,
     beside the warehouse they describe, so `dbt_project/` stays read-only and tests stay in tmp."""
-    return settings.data_dir / "dbt" / f"{context.run.run_id}-{which}"
+    return settings.dbt_artifacts_dir / f"{context.run.run_id}-{which}"
 
 
 @dataclasses.dataclass(frozen=True)
