@@ -111,6 +111,18 @@ def dbt_window_environment(window: Window | None, *, full_refresh: bool = False)
     return window.dbt_environment()
 
 
+# dbt's own log of a build (dbt.log beside its artifacts) at info: each node, its result and any error. dbt's
+# default, debug, adds every SQL statement and connection: ~3 MB and ~0.5 s a build (bench/README.md,
+# "Profiles"). The statements of each node are in the build's compiled/ and run/ directories either way; an
+# operator who wants them in the log too sets DBT_LOG_LEVEL_FILE=debug where the runs execute.
+DBT_LOG_LEVEL_FILE_VAR = "DBT_LOG_LEVEL_FILE"
+
+
+def dbt_log_environment() -> dict[str, str]:
+    """The level of each build's dbt.log: the operator's DBT_LOG_LEVEL_FILE, else info."""
+    return {DBT_LOG_LEVEL_FILE_VAR: os.environ.get(DBT_LOG_LEVEL_FILE_VAR) or "info"}
+
+
 _ENVIRONMENT_LOCK = threading.Lock()
 
 
@@ -311,7 +323,9 @@ def _build(
     window = recompute.window if recompute is not None else None
     # The window, and where the lake is as this process resolved it: dbt runs in dbt_project/, where a relative
     # data directory (the default `data`) would name another lake (weather_assets/dbt_child.py).
-    environment = dbt_window_environment(window, full_refresh=rebuild) | lake_environment(settings.lake)
+    environment = (
+        dbt_window_environment(window, full_refresh=rebuild) | lake_environment(settings.lake) | dbt_log_environment()
+    )
     with process_environment(environment):
         invocation = dbt.cli(args, context=context, target_path=_target_path(settings, context, "build"))
 

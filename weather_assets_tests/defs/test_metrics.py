@@ -281,6 +281,9 @@ def builds(tmp_path_factory, dbt_manifest) -> Builds:
     with pytest.MonkeyPatch.context() as mp:
         # dbt finds the lake as in a run: `weather-assets-dbt` resolves it from the environment's settings.
         mp.setenv("WEATHER_ASSETS_DATA_DIR", str(settings.data_dir))
+        # dbt.log at debug (an operator's DBT_LOG_LEVEL_FILE): test_no_dbt_invocation_re_parses_the_project reads
+        # dbt's debug-level word that it skipped parsing.
+        mp.setenv(metrics.DBT_LOG_LEVEL_FILE_VAR, "debug")
         # The project's resource never spawns `dbt --version` (WarehouseDbtCliResource).
         mp.setattr("dagster_dbt.core.resource.check_output", _no_subprocess_output)
         defs = dg.Definitions.merge(metrics.build_defs(settings), resources.build_defs(settings))
@@ -549,6 +552,13 @@ def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(builds, monkeyp
 # --- the chart, without dbt ---------------------------------------------------------------------
 
 
+def test_a_builds_dbt_log_is_at_info_unless_the_operator_asks_for_more(monkeypatch):
+    monkeypatch.delenv(metrics.DBT_LOG_LEVEL_FILE_VAR, raising=False)
+    assert metrics.dbt_log_environment() == {"DBT_LOG_LEVEL_FILE": "info"}
+    monkeypatch.setenv(metrics.DBT_LOG_LEVEL_FILE_VAR, "debug")
+    assert metrics.dbt_log_environment() == {"DBT_LOG_LEVEL_FILE": "debug"}
+
+
 def test_a_previous_picture_that_cannot_be_looked_up_means_drawing_again_not_failing():
     """Outside a dbt asset's step there is no assets definition to find the model's key in: {} (logged)."""
     with dg.instance_for_test() as instance:
@@ -571,6 +581,10 @@ def test_a_relative_data_directory_names_the_same_lake_for_dbt(tmp_path, monkeyp
     # One view is enough to see where dbt builds (every model would cost ~20 s more).
     result = dg.materialize([assets], resources=defs.resources, selection=[STG_OBSERVATIONS], raise_on_error=False)
     assert result.success
+    # By default a build's dbt.log holds info and above: each node and its result, not every statement.
+    log = settings.data_dir / "dbt" / f"{result.run_id}-build" / "dbt.log"
+    levels = {json.loads(line)["info"]["level"] for line in log.read_text().splitlines() if line.startswith("{")}
+    assert levels == {"info"}, levels
     with open_lake(settings, read_only=True) as con:
         views = con.execute("select table_name from information_schema.tables where table_schema = 'staging'")
         assert ("stg_observations",) in views.fetchall()
