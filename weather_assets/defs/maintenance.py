@@ -6,7 +6,7 @@ WEATHER_ASSETS_LAKE_SNAPSHOT_RETENTION_DAYS (time travel reaches back that far) 
 snapshot needs, including orphans of a run killed before it committed (warehouse/ducklake.py `maintain`).
 It reports files, bytes and snapshots before and after. It writes the lake, so it takes the writer pool;
 readers keep reading throughout. It also deletes the artifacts of dbt builds as old as the expired snapshots
-(`prune_dbt_artifacts`): each build leaves ~6 MB under the data directory.
+(`prune_dbt_artifacts`): each build leaves 3-6 MB under the data directory.
 """
 
 
@@ -47,8 +47,8 @@ class Pruned:
 
 def prune_dbt_artifacts(settings: Settings, older_than: dt.datetime) -> Pruned:
     """Delete the artifact directories of dbt invocations last written before `older_than`. Each build leaves one
-    of about 6 MB (its manifest, partial-parsing state, debug log and compiled SQL): a schedule ticking daily
-    would pile up gigabytes a year under the data directory."""
+    of 3-6 MB (its manifest, partial-parsing state, log and compiled SQL): a schedule ticking daily would pile
+    up gigabytes a year under the data directory."""
     root, directories, size = settings.dbt_artifacts_dir, 0, 0
     if not root.is_dir():
         return Pruned(0, 0)

@@ -549,14 +549,14 @@ def test_a_failing_dbt_test_is_a_failed_check_and_fails_the_step(builds, monkeyp
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [MART]
 
 
-# --- the chart, without dbt ---------------------------------------------------------------------
-
-
 def test_a_builds_dbt_log_is_at_info_unless_the_operator_asks_for_more(monkeypatch):
     monkeypatch.delenv(metrics.DBT_LOG_LEVEL_FILE_VAR, raising=False)
     assert metrics.dbt_log_environment() == {"DBT_LOG_LEVEL_FILE": "info"}
     monkeypatch.setenv(metrics.DBT_LOG_LEVEL_FILE_VAR, "debug")
     assert metrics.dbt_log_environment() == {"DBT_LOG_LEVEL_FILE": "debug"}
+
+
+# --- the chart, without dbt ---------------------------------------------------------------------
 
 
 def test_a_previous_picture_that_cannot_be_looked_up_means_drawing_again_not_failing():
