@@ -59,6 +59,9 @@ _MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGN
 # A secret: Settings records only whether it is set (defs/resources.py reads it through dg.EnvVar).
 ALERT_WEBHOOK_URL_VAR = PREFIX + "ALERT_WEBHOOK_URL"
 DATA_DIR_VAR = PREFIX + "DATA_DIR"
+# A dbt invocation's artifact directory under `dbt_artifacts_dir`: `<run id>-build` (`-incremental` and
+# `-models` from versions that ran two dbt steps a run).
+_DBT_RUN_DIR_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[a-z_]+")
 # The warehouse lake (warehouse/ducklake.py). The catalog may hold a password; the S3 keys are secrets.
 LAKE_CATALOG_VAR = PREFIX + "LAKE_CATALOG"
 LAKE_DATA_PATH_VAR = PREFIX + "LAKE_DATA_PATH"
@@ -139,9 +142,20 @@ class Settings:
 
     @property
     def dbt_artifacts_dir(self) -> Path:
-        """Each dbt invocation's artifacts (run_results, compiled SQL, dbt.log), a directory per run and command;
-        lake_maintenance deletes them with the lake snapshots of their time."""
+        """Each dbt invocation's artifacts (run_results, compiled SQL, dbt.log), a directory per run
+        (`dbt_build_dir`); lake_maintenance deletes them with the lake snapshots of their time."""
         return self.data_dir / "dbt"
+
+    def dbt_build_dir(self, run_id: str) -> Path:
+        """Where the dbt build of run `run_id` leaves its artifacts, beside the warehouse they describe."""
+        return self.dbt_artifacts_dir / f"{run_id}-build"
+
+    def dbt_run_dirs(self) -> list[Path]:
+        """The artifact directories of dbt invocations under `dbt_artifacts_dir`, and nothing else there."""
+        root = self.dbt_artifacts_dir
+        if not root.is_dir():
+            return []
+        return sorted(path for path in root.iterdir() if path.is_dir() and _DBT_RUN_DIR_RE.fullmatch(path.name))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

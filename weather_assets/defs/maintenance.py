@@ -12,7 +12,6 @@ readers keep reading throughout. It also deletes the artifacts of dbt builds as 
 
 import dataclasses
 import datetime as dt
-import re
 import shutil
 
 import dagster as dg
@@ -35,10 +34,6 @@ def _stats_metadata(when: str, stats: ducklake.StorageStats) -> dict[str, dg.Met
     }
 
 
-# `<run id>-<command>`, as the dbt step names them (metrics.py `_target_path`): the only directories pruned.
-_ARTIFACTS_DIR_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[a-z_]+")
-
-
 @dataclasses.dataclass(frozen=True)
 class Pruned:
     directories: int
@@ -49,12 +44,8 @@ def prune_dbt_artifacts(settings: Settings, older_than: dt.datetime) -> Pruned:
     """Delete the artifact directories of dbt invocations last written before `older_than`. Each build leaves one
     of 3-6 MB (its manifest, partial-parsing state, log and compiled SQL): a schedule ticking daily would pile
     up gigabytes a year under the data directory."""
-    root, directories, size = settings.dbt_artifacts_dir, 0, 0
-    if not root.is_dir():
-        return Pruned(0, 0)
-    for directory in sorted(root.iterdir()):
-        if not (directory.is_dir() and _ARTIFACTS_DIR_RE.fullmatch(directory.name)):
-            continue
+    directories, size = 0, 0
+    for directory in settings.dbt_run_dirs():
         files = [path for path in directory.rglob("*") if path.is_file()]
         written = max([directory.stat().st_mtime, *(path.stat().st_mtime for path in files)])
         if dt.datetime.fromtimestamp(written, dt.UTC) >= older_than:

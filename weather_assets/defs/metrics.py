@@ -251,12 +251,6 @@ def _manifest_path(project: DbtProject) -> Path:
     return project.manifest_path
 
 
-def _target_path(settings: Settings, context: dg.AssetExecutionContext, which: str) -> Path:
-    """Each invocation's dbt artifacts (run_results, compiled SQL, dbt.log) go under the data dir,
-    beside the warehouse they describe, so `dbt_project/` stays read-only and tests stay in tmp."""
-    return settings.dbt_artifacts_dir / f"{context.run.run_id}-{which}"
-
-
 @dataclasses.dataclass(frozen=True)
 class IncrementalModel:
     """An incremental mart, with the dbt sources it reads (through any model between)."""
@@ -299,9 +293,10 @@ def _build(
     models: Mapping[dg.AssetKey, IncrementalModel],
     full_refresh: bool,
 ) -> Iterator[Any]:
-    """One `dbt build` of the step's selection, its artifacts under the data dir (`_target_path`), its events
-    with row counts and the lake snapshot it saw the history through; the selected incremental marts recompute
-    what `_recompute` plans (excluded from the build when nothing changed)."""
+    """One `dbt build` of the step's selection, its artifacts under the data dir (`Settings.dbt_build_dir`, so
+    `dbt_project/` stays read-only), its events with row counts and the lake snapshot it saw the history
+    through; the selected incremental marts recompute what `_recompute` plans (excluded from the build when
+    nothing changed)."""
     incremental = {model.unique_id: model for key, model in models.items() if key in context.selected_asset_keys}
     # Each model's previous metadata, looked up once: the window reads it, then the pictures carried over.
     previous = functools.cache(functools.partial(_latest_metadata, context))
@@ -327,7 +322,7 @@ def _build(
         dbt_window_environment(window, full_refresh=rebuild) | lake_environment(settings.lake) | dbt_log_environment()
     )
     with process_environment(environment):
-        invocation = dbt.cli(args, context=context, target_path=_target_path(settings, context, "build"))
+        invocation = dbt.cli(args, context=context, target_path=settings.dbt_build_dir(context.run.run_id))
 
     def recorded(unique_id: str) -> dict[str, dg.MetadataValue]:
         if unique_id not in incremental or recompute is None or seen is None:

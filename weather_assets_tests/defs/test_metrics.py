@@ -400,7 +400,7 @@ def test_a_build_recomputes_the_days_whose_history_changed_since_the_previous_on
 
 
 def _run_results(result: dg.ExecuteInProcessResult, settings: Settings) -> dict:
-    return json.loads((settings.data_dir / "dbt" / f"{result.run_id}-build" / "run_results.json").read_text())
+    return json.loads((settings.dbt_build_dir(result.run_id) / "run_results.json").read_text())
 
 
 def _dbt_args(result: dg.ExecuteInProcessResult, settings: Settings) -> dict:
@@ -433,9 +433,8 @@ def test_no_dbt_invocation_re_parses_the_project(builds):
     """Each invocation starts from the install's partial-parsing state and finds nothing to re-parse: neither
     the window (in the environment, read at execution) nor the lake (the plugin attaches it, not the profile) is
     part of what dbt hashes. A full parse would cost every run seconds per invocation."""
-    dbt_dir = builds.settings.data_dir / "dbt"
     for result in (builds.first, builds.changed):
-        log = dbt_dir / f"{result.run_id}-build" / "dbt.log"
+        log = builds.settings.dbt_build_dir(result.run_id) / "dbt.log"
         messages = [json.loads(line)["info"]["msg"] for line in log.read_text().splitlines() if line.startswith("{")]
         assert "Partial parsing enabled, no changes found, skipping parsing" in messages, log
         assert not [m for m in messages if m.startswith("Unable to do partial parsing")], log
@@ -582,7 +581,7 @@ def test_a_relative_data_directory_names_the_same_lake_for_dbt(tmp_path, monkeyp
     result = dg.materialize([assets], resources=defs.resources, selection=[STG_OBSERVATIONS], raise_on_error=False)
     assert result.success
     # By default a build's dbt.log holds info and above: each node and its result, not every statement.
-    log = settings.data_dir / "dbt" / f"{result.run_id}-build" / "dbt.log"
+    log = settings.dbt_build_dir(result.run_id) / "dbt.log"
     levels = {json.loads(line)["info"]["level"] for line in log.read_text().splitlines() if line.startswith("{")}
     assert levels == {"info"}, levels
     with open_lake(settings, read_only=True) as con:
